@@ -1,0 +1,43 @@
+use thiserror::Error;
+
+/// Errors of the control plane. Each names the stream or the operation it concerns.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// No stream has this id.
+    #[error("stream {id} not found")]
+    StreamNotFound { id: String },
+    /// The stream exists but has ended; it cannot be published to or watched any more.
+    #[error("stream {id} has ended")]
+    StreamEnded { id: String },
+    /// The key presented for a stream is missing or wrong.
+    #[error("wrong or missing stream key for stream {id}")]
+    InvalidStreamKey { id: String },
+    /// A title is empty or too long.
+    #[error("invalid title: {reason}")]
+    InvalidTitle { reason: String },
+    /// The database URL names a backend greenroom does not support.
+    #[error("unsupported database URL {url:?}: use sqlite://... or postgres://...")]
+    UnsupportedDatabase { url: String },
+    /// Running the embedded migrations failed.
+    #[error("migrating the {backend} database failed: {source}")]
+    Migrate {
+        backend: &'static str,
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A query failed.
+    #[error("database error while {operation}: {source}")]
+    Database {
+        operation: &'static str,
+        source: sqlx::Error,
+    },
+    /// A stored row holds a value this version does not understand.
+    #[error("stream {id} in the database is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+impl ControlError {
+    pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ControlError {
+        move |source| ControlError::Database { operation, source }
+    }
+}

@@ -1,0 +1,290 @@
+//! The streams store: a sqlx `Any` pool over SQLite or Postgres.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+
+use crate::stream::{StreamKey, generate_stream_id, is_stream_id, validate_title};
+use crate::{ControlError, Stream, StreamStatus};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+const COLUMNS: &str = "id, title, stream_key, status, created_at_ms, ended_at_ms";
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn from_url(url: &str) -> Result<Backend, ControlError> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(ControlError::UnsupportedDatabase {
+                url: redact_url(url),
+            }),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Handle to the streams database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// The default database: `greenroom.db` in `data_dir`, created when missing.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!("sqlite://{}/greenroom.db?mode=rwc", data_dir.display())
+    }
+
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and runs the embedded migrations.
+    /// A SQLite database is switched to the WAL journal.
+    pub async fn connect(url: &str) -> Result<Store, ControlError> {
+        let backend = Backend::from_url(url)?;
+        sqlx::any::install_default_drivers();
+        let max_connections = match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 10,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(url)
+            .await
+            .map_err(ControlError::database("connecting to the database"))?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(ControlError::database("switching SQLite to WAL"))?;
+        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|source| ControlError::Migrate {
+                backend: backend.name(),
+                source,
+            })?;
+        tracing::debug!(backend = backend.name(), "database ready");
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), ControlError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(ControlError::database("pinging the database"))?;
+        Ok(())
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates a stream with a fresh id and key. The title is validated and trimmed.
+    pub async fn create_stream(&self, title: &str) -> Result<Stream, ControlError> {
+        let stream = Stream {
+            id: generate_stream_id(),
+            title: validate_title(title)?,
+            stream_key: StreamKey::generate(),
+            status: StreamStatus::Created,
+            created_at_ms: now_ms(),
+            ended_at_ms: None,
+        };
+        sqlx::query(
+            "INSERT INTO streams (id, title, stream_key, status, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&stream.id)
+        .bind(&stream.title)
+        .bind(stream.stream_key.expose())
+        .bind(stream.status.as_db())
+        .bind(stream.created_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(ControlError::database("creating a stream"))?;
+        tracing::info!(stream = %stream.id, "stream created");
+        Ok(stream)
+    }
+
+    /// The stream with this id.
+    pub async fn get_stream(&self, id: &str) -> Result<Stream, ControlError> {
+        self.find_stream(id)
+            .await?
+            .ok_or_else(|| ControlError::StreamNotFound { id: id.to_owned() })
+    }
+
+    /// Every stream, newest first.
+    pub async fn list_streams(&self) -> Result<Vec<Stream>, ControlError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM streams ORDER BY created_at_ms DESC, id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ControlError::database("listing streams"))?;
+        rows.iter().map(stream_from_row).collect()
+    }
+
+    /// The newest stream that has not ended, if any.
+    pub async fn latest_open_stream(&self) -> Result<Option<Stream>, ControlError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM streams WHERE status = $1 \
+             ORDER BY created_at_ms DESC, id DESC LIMIT 1"
+        ))
+        .bind(StreamStatus::Created.as_db())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ControlError::database("finding the newest open stream"))?;
+        row.as_ref().map(stream_from_row).transpose()
+    }
+
+    /// Ends a stream. Ending an ended stream changes nothing and returns it as it is.
+    pub async fn end_stream(&self, id: &str) -> Result<Stream, ControlError> {
+        if !is_stream_id(id) {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        sqlx::query(
+            "UPDATE streams SET status = $1, ended_at_ms = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(StreamStatus::Ended.as_db())
+        .bind(now_ms())
+        .bind(id)
+        .bind(StreamStatus::Created.as_db())
+        .execute(&self.pool)
+        .await
+        .map_err(ControlError::database("ending a stream"))?;
+        let stream = self.get_stream(id).await?;
+        tracing::info!(stream = %stream.id, "stream ended");
+        Ok(stream)
+    }
+
+    /// Finds a stream and checks the key its publisher presented. Answers, in this order:
+    /// not found, invalid key (also when `key` is `None`), ended.
+    pub async fn verify_stream_key(
+        &self,
+        id: &str,
+        key: Option<&str>,
+    ) -> Result<Stream, ControlError> {
+        let stream = self.get_stream(id).await?;
+        if !key.is_some_and(|key| stream.stream_key.matches(key)) {
+            return Err(ControlError::InvalidStreamKey { id: id.to_owned() });
+        }
+        if stream.is_ended() {
+            return Err(ControlError::StreamEnded { id: id.to_owned() });
+        }
+        Ok(stream)
+    }
+
+    async fn find_stream(&self, id: &str) -> Result<Option<Stream>, ControlError> {
+        if !is_stream_id(id) {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM streams WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ControlError::database("reading a stream"))?;
+        row.as_ref().map(stream_from_row).transpose()
+    }
+}
+
+fn stream_from_row(row: &AnyRow) -> Result<Stream, ControlError> {
+    let decode = |source| ControlError::Database {
+        operation: "decoding a stream row",
+        source,
+    };
+    let id: String = row.try_get("id").map_err(decode)?;
+    let status: String = row.try_get("status").map_err(decode)?;
+    let status = StreamStatus::from_db(&status).ok_or_else(|| ControlError::Corrupt {
+        id: id.clone(),
+        reason: format!("unknown status {status:?}"),
+    })?;
+    Ok(Stream {
+        title: row.try_get("title").map_err(decode)?,
+        stream_key: StreamKey::from_db(row.try_get("stream_key").map_err(decode)?),
+        status,
+        created_at_ms: row.try_get("created_at_ms").map_err(decode)?,
+        ended_at_ms: row.try_get("ended_at_ms").map_err(decode)?,
+        id,
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The URL without its password, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_url_scheme() {
+        assert_eq!(
+            Backend::from_url("sqlite://x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("POSTGRESQL://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+        assert!(Backend::from_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn unsupported_url_errors_hide_the_password() {
+        let err = Backend::from_url("mysql://user:secret@host/db").err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("user:***@host"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}

@@ -1,0 +1,184 @@
+//! The stream record, its status, its key and how ids and keys are made.
+
+use rand::Rng;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::ControlError;
+
+/// Longest title accepted, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+const ID_LEN: usize = 16;
+const ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+const KEY_PREFIX: &str = "sk_";
+const KEY_RANDOM_LEN: usize = 32;
+const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The stored lifecycle of a stream. Idle and live are derived from the engine, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStatus {
+    /// Created and not ended: may be published to and watched.
+    Created,
+    /// Ended by its owner; final.
+    Ended,
+}
+
+impl StreamStatus {
+    pub(crate) fn as_db(self) -> &'static str {
+        match self {
+            StreamStatus::Created => "created",
+            StreamStatus::Ended => "ended",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> Option<StreamStatus> {
+        match value {
+            "created" => Some(StreamStatus::Created),
+            "ended" => Some(StreamStatus::Ended),
+            _ => None,
+        }
+    }
+}
+
+/// A publisher's secret for one stream. `Debug` never shows it; compare with [`StreamKey::matches`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct StreamKey(String);
+
+impl StreamKey {
+    pub(crate) fn generate() -> StreamKey {
+        StreamKey(format!(
+            "{KEY_PREFIX}{}",
+            random_string(KEY_ALPHABET, KEY_RANDOM_LEN)
+        ))
+    }
+
+    pub(crate) fn from_db(value: String) -> StreamKey {
+        StreamKey(value)
+    }
+
+    /// The key itself, for showing it to the stream's owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `candidate` is this key, compared in constant time (for equal lengths).
+    pub fn matches(&self, candidate: &str) -> bool {
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamKey(<redacted>)")
+    }
+}
+
+/// One broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// 16 lowercase base32 characters.
+    pub id: String,
+    pub title: String,
+    pub stream_key: StreamKey,
+    pub status: StreamStatus,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Unix milliseconds; set once the stream has ended.
+    pub ended_at_ms: Option<i64>,
+}
+
+impl Stream {
+    pub fn is_ended(&self) -> bool {
+        self.status == StreamStatus::Ended
+    }
+}
+
+/// Whether `id` has the shape of a stream id (so a lookup of anything else can answer "not
+/// found" without a query).
+pub fn is_stream_id(id: &str) -> bool {
+    id.len() == ID_LEN && id.bytes().all(|b| ID_ALPHABET.contains(&b))
+}
+
+pub(crate) fn generate_stream_id() -> String {
+    random_string(ID_ALPHABET, ID_LEN)
+}
+
+/// Checks a title and returns it trimmed: 1 to [`MAX_TITLE_CHARS`] characters, no control
+/// characters.
+pub fn validate_title(title: &str) -> Result<String, ControlError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(ControlError::InvalidTitle {
+            reason: "the title must not be empty".to_owned(),
+        });
+    }
+    let chars = title.chars().count();
+    if chars > MAX_TITLE_CHARS {
+        return Err(ControlError::InvalidTitle {
+            reason: format!(
+                "the title has {chars} characters, at most {MAX_TITLE_CHARS} are allowed"
+            ),
+        });
+    }
+    if title.chars().any(char::is_control) {
+        return Err(ControlError::InvalidTitle {
+            reason: "the title must not contain control characters".to_owned(),
+        });
+    }
+    Ok(title.to_owned())
+}
+
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_have_the_documented_shape() {
+        for _ in 0..100 {
+            let id = generate_stream_id();
+            assert!(is_stream_id(&id), "{id}");
+        }
+        assert!(!is_stream_id("ABCDEFGHIJKLMNOP"));
+        assert!(!is_stream_id("abc"));
+        assert!(!is_stream_id("abcdefghijklmno1"));
+    }
+
+    #[test]
+    fn generated_keys_have_the_documented_shape() {
+        let key = StreamKey::generate();
+        let text = key.expose();
+        assert!(text.starts_with("sk_"));
+        assert_eq!(text.len(), 3 + KEY_RANDOM_LEN);
+        assert!(text[3..].bytes().all(|b| KEY_ALPHABET.contains(&b)));
+        assert_ne!(key, StreamKey::generate());
+    }
+
+    #[test]
+    fn key_matches_only_itself_and_debug_hides_it() {
+        let key = StreamKey::generate();
+        assert!(key.matches(key.expose()));
+        assert!(!key.matches(""));
+        assert!(!key.matches(&key.expose()[..10]));
+        assert!(!key.matches(StreamKey::generate().expose()));
+        assert!(!format!("{key:?}").contains(key.expose()));
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(validate_title("  Hello  ").ok().as_deref(), Some("Hello"));
+        assert!(validate_title("").is_err());
+        assert!(validate_title("   ").is_err());
+        assert!(validate_title(&"é".repeat(MAX_TITLE_CHARS)).is_ok());
+        assert!(validate_title(&"é".repeat(MAX_TITLE_CHARS + 1)).is_err());
+        assert!(validate_title("a\u{7}b").is_err());
+    }
+}

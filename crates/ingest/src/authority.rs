@@ -1,0 +1,23 @@
+use std::future::Future;
+
+use crate::IngestError;
+
+/// Decides who may publish to and watch a stream. The binary implements it with the control
+/// plane; tests with a map.
+pub trait StreamAuthority: Clone + Send + Sync + 'static {
+    /// A publisher presents `bearer` (the `Authorization: Bearer` token, if any) for `stream_id`.
+    /// Expected errors: [`IngestError::StreamNotFound`], [`IngestError::Unauthorized`],
+    /// [`IngestError::StreamEnded`].
+    fn authorize_publish(
+        &self,
+        stream_id: &str,
+        bearer: Option<&str>,
+    ) -> impl Future<Output = Result<(), IngestError>> + Send;
+
+    /// A viewer asks to watch `stream_id`. Expected errors: [`IngestError::StreamNotFound`],
+    /// [`IngestError::StreamEnded`].
+    fn authorize_watch(
+        &self,
+        stream_id: &str,
+    ) -> impl Future<Output = Result<(), IngestError>> + Send;
+}

@@ -1,0 +1,218 @@
+//! Shared test setup: a real engine on loopback, a map-backed authority, request helpers.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use greenroom_ingest::{IngestError, IngestState, StreamAuthority};
+use greenroom_rtc::client::{Client, ClientKind};
+use greenroom_rtc::{IceServer, RtcConfig, RtcEngine};
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub const LIVE: &str = "livestreamaaaaaa";
+pub const LIVE_KEY: &str = "sk_live_key_0123456789abcdefghijk";
+pub const ENDED: &str = "endedstreamaaaaa";
+pub const ENDED_KEY: &str = "sk_ended_key_0123456789abcdefghij";
+/// The authority fails internally for this stream.
+pub const BROKEN: &str = "brokenstreamaaaa";
+
+#[derive(Clone)]
+pub struct TestAuthority {
+    streams: Arc<HashMap<&'static str, (&'static str, bool)>>,
+}
+
+impl TestAuthority {
+    pub fn new() -> TestAuthority {
+        let mut streams = HashMap::new();
+        streams.insert(LIVE, (LIVE_KEY, false));
+        streams.insert(ENDED, (ENDED_KEY, true));
+        TestAuthority {
+            streams: Arc::new(streams),
+        }
+    }
+
+    fn lookup(&self, stream_id: &str) -> Result<(&'static str, bool), IngestError> {
+        if stream_id == BROKEN {
+            return Err(IngestError::internal("database is on fire (secret detail)"));
+        }
+        self.streams
+            .get(stream_id)
+            .copied()
+            .ok_or_else(|| IngestError::StreamNotFound {
+                stream: stream_id.to_owned(),
+            })
+    }
+}
+
+impl StreamAuthority for TestAuthority {
+    async fn authorize_publish(
+        &self,
+        stream_id: &str,
+        bearer: Option<&str>,
+    ) -> Result<(), IngestError> {
+        let (key, ended) = self.lookup(stream_id)?;
+        if bearer != Some(key) {
+            return Err(IngestError::Unauthorized);
+        }
+        if ended {
+            return Err(IngestError::StreamEnded {
+                stream: stream_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn authorize_watch(&self, stream_id: &str) -> Result<(), IngestError> {
+        let (_, ended) = self.lookup(stream_id)?;
+        if ended {
+            return Err(IngestError::StreamEnded {
+                stream: stream_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A real engine on 127.0.0.1, any port, one worker, one STUN and one TURN server.
+pub async fn engine() -> RtcEngine {
+    RtcEngine::start(RtcConfig {
+        bind_ip: LOOPBACK,
+        udp_port: 0,
+        workers: 1,
+        advertise_ips: Vec::new(),
+        ice_servers: vec![
+            IceServer {
+                urls: vec!["stun:stun.example.net:3478".to_owned()],
+                username: None,
+                credential: None,
+            },
+            IceServer {
+                urls: vec!["turn:turn.example.net:3478?transport=udp".to_owned()],
+                username: Some("alice".to_owned()),
+                credential: Some("s3cret".to_owned()),
+            },
+        ],
+    })
+    .await
+    .expect("the engine starts on loopback")
+}
+
+pub async fn app() -> (Router, RtcEngine) {
+    let engine = engine().await;
+    let router = greenroom_ingest::router(IngestState::new(engine.clone(), TestAuthority::new()));
+    (router, engine)
+}
+
+/// A real offer from the rtc crate's client.
+pub fn publisher_offer() -> String {
+    Client::new(ClientKind::Publisher { simulcast: true }, LOOPBACK)
+        .and_then(|client| client.offer_sdp())
+        .expect("the test publisher makes an offer")
+}
+
+pub fn viewer_offer() -> String {
+    Client::new(ClientKind::Viewer, LOOPBACK)
+        .and_then(|client| client.offer_sdp())
+        .expect("the test viewer makes an offer")
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `code` of a JSON error body.
+    pub fn error_code(&self) -> String {
+        let json: serde_json::Value =
+            serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null);
+        json["error"]["code"]
+            .as_str()
+            .unwrap_or("<no code>")
+            .to_owned()
+    }
+
+    pub fn error_message(&self) -> String {
+        let json: serde_json::Value =
+            serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null);
+        json["error"]["message"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// Asserts the status, the JSON error code and the CORS headers.
+    pub fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        assert_eq!(self.header(header::CONTENT_TYPE), Some("application/json"));
+        assert_eq!(self.error_code(), code, "body: {}", self.text());
+        assert_cors(self);
+    }
+}
+
+pub fn assert_cors(answer: &Answer) {
+    assert_eq!(
+        answer.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        Some("*"),
+        "CORS on {}",
+        answer.status
+    );
+    assert_eq!(
+        answer.header(header::ACCESS_CONTROL_EXPOSE_HEADERS),
+        Some("Location, ETag, Link, Accept-Patch, Accept-Post")
+    );
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("the body is read").to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A request builder shortcut: method, uri, headers, body.
+pub fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body.into()).expect("a valid test request")
+}
+
+pub fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+/// A trickle fragment with one host candidate and no credentials.
+pub const TRICKLE_FRAGMENT: &str =
+    "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n";
+
+/// A fragment with new ICE credentials: an ICE restart.
+pub const RESTART_FRAGMENT: &str = "a=ice-ufrag:newu\r\na=ice-pwd:newpasswordnewpassword12\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40001 typ host\r\n";

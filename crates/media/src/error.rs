@@ -1,0 +1,34 @@
+//! The error type of greenroom-media.
+
+/// A payload or bitstream that could not be parsed or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The input ended before a structure was complete.
+    #[error("{what} truncated: needed {needed} bytes, got {len}")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes needed to read it.
+        needed: usize,
+        /// Bytes available.
+        len: usize,
+    },
+    /// A VP8 rewrite asked for a field the payload descriptor does not carry.
+    #[error("VP8 payload descriptor has no {field} field to rewrite")]
+    Vp8FieldAbsent {
+        /// The missing field.
+        field: &'static str,
+    },
+    /// An AVCC NAL unit length size outside 1..=4.
+    #[error("invalid AVCC NAL length size {0} (expected 1..=4)")]
+    InvalidLengthSize(usize),
+    /// A NAL unit too large to be length-prefixed.
+    #[error("NAL unit of {len} bytes does not fit a {length_size}-byte length prefix")]
+    NalTooLarge {
+        /// Length of the NAL unit.
+        len: usize,
+        /// Size of the length prefix in bytes.
+        length_size: usize,
+    },
+}

@@ -1,0 +1,214 @@
+//! The engine's public face: configuration, the handle, and what it reports.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::RtcError;
+use greenroom_sfu::Layer;
+
+/// A STUN or TURN server offered to clients (WHIP/WHEP `Link` headers) and used by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    pub credential: Option<String>,
+}
+
+/// Transport settings.
+#[derive(Debug, Clone)]
+pub struct RtcConfig {
+    /// Address the UDP sockets bind to (`0.0.0.0` binds every advertised address).
+    pub bind_ip: IpAddr,
+    /// First UDP port; worker `i` listens on `udp_port + i`. `0` picks free ports.
+    pub udp_port: u16,
+    /// Number of worker tasks (and UDP ports). At least 1.
+    pub workers: usize,
+    /// Addresses put into ICE candidates. Empty: `bind_ip` when it is specific, otherwise every
+    /// address of this host's interfaces.
+    pub advertise_ips: Vec<IpAddr>,
+    /// STUN/TURN servers.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// Identifies a WHIP or WHEP session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(pub String);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a viewer asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SubscribeOptions {
+    /// Highest simulcast layer this viewer may receive (`?layer=`); `None` = the highest.
+    pub max_layer: Option<Layer>,
+}
+
+/// A negotiated session.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub session: SessionId,
+    pub sdp: String,
+    pub etag: String,
+}
+
+/// Result of a WHIP/WHEP `PATCH`.
+#[derive(Debug, Clone)]
+pub enum PatchOutcome {
+    /// Remote candidates were added (answer 204).
+    Trickled { etag: String },
+    /// The fragment carried new ICE credentials: ICE restarted; answer 200 with this fragment.
+    Restarted { sdpfrag: String, etag: String },
+}
+
+/// Engine notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RtcEvent {
+    /// A publisher's media started flowing on a stream.
+    Live { stream: String },
+    /// A stream's publisher left.
+    Idle { stream: String },
+}
+
+/// Live statistics of one stream.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamStats {
+    pub live: bool,
+    pub publisher: Option<PublisherStats>,
+    pub viewers: usize,
+    pub viewer_sessions: Vec<ViewerStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublisherStats {
+    pub session: SessionId,
+    pub connected_ms: u64,
+    pub tracks: Vec<TrackStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackStats {
+    /// `audio` or `video`.
+    pub kind: &'static str,
+    /// MIME type, e.g. `video/VP8`.
+    pub codec: String,
+    pub layers: Vec<LayerStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerStats {
+    /// `q`, `h` or `f` (`f` for a track sent without simulcast).
+    pub layer: &'static str,
+    pub bitrate_bps: u64,
+    pub fps: f64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewerStats {
+    pub session: SessionId,
+    /// Layer being forwarded now.
+    pub layer: Option<&'static str>,
+    /// The viewer's maximum.
+    pub max_layer: &'static str,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+}
+
+/// Handle to the running engine; cheap to clone.
+#[derive(Clone)]
+pub struct RtcEngine {
+    inner: std::sync::Arc<crate::engine::Shared>,
+}
+
+impl std::fmt::Debug for RtcEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtcEngine").finish_non_exhaustive()
+    }
+}
+
+impl RtcEngine {
+    /// Binds the UDP sockets and starts the workers.
+    pub async fn start(config: RtcConfig) -> Result<RtcEngine, RtcError> {
+        let inner = crate::engine::Shared::start(config).await?;
+        Ok(RtcEngine { inner })
+    }
+
+    /// The UDP ports the workers listen on.
+    pub fn udp_ports(&self) -> Vec<u16> {
+        self.inner.udp_ports()
+    }
+
+    /// Configured STUN/TURN servers.
+    pub fn ice_servers(&self) -> &[IceServer] {
+        self.inner.ice_servers()
+    }
+
+    /// Accepts a publisher's SDP offer for `stream` (WHIP).
+    pub async fn publish(&self, stream: &str, offer_sdp: &str) -> Result<Answer, RtcError> {
+        self.inner.publish(stream, offer_sdp).await
+    }
+
+    /// Accepts a viewer's recvonly SDP offer for `stream` (WHEP). The stream need not be live.
+    pub async fn subscribe(
+        &self,
+        stream: &str,
+        offer_sdp: &str,
+        options: SubscribeOptions,
+    ) -> Result<Answer, RtcError> {
+        self.inner.subscribe(stream, offer_sdp, options).await
+    }
+
+    /// Applies a trickle-ICE / ICE-restart fragment (`application/trickle-ice-sdpfrag`).
+    pub async fn patch(
+        &self,
+        stream: &str,
+        session: &SessionId,
+        if_match: Option<&str>,
+        sdpfrag: &str,
+    ) -> Result<PatchOutcome, RtcError> {
+        self.inner.patch(stream, session, if_match, sdpfrag).await
+    }
+
+    /// Ends one session (WHIP/WHEP `DELETE`).
+    pub async fn close_session(&self, stream: &str, session: &SessionId) -> Result<(), RtcError> {
+        self.inner.close_session(stream, session).await
+    }
+
+    /// Ends a stream: its publisher and every viewer are disconnected.
+    pub async fn end_stream(&self, stream: &str) {
+        self.inner.end_stream(stream).await
+    }
+
+    /// Changes a viewer's maximum layer during its session.
+    pub async fn set_max_layer(
+        &self,
+        stream: &str,
+        session: &SessionId,
+        layer: Layer,
+    ) -> Result<(), RtcError> {
+        self.inner.set_max_layer(stream, session, layer).await
+    }
+
+    /// Live statistics of a stream (an idle stream has `live: false` and its waiting viewers).
+    pub async fn stream_stats(&self, stream: &str) -> StreamStats {
+        self.inner.stream_stats(stream).await
+    }
+
+    /// Subscribes to engine notifications.
+    pub fn events(&self) -> broadcast::Receiver<RtcEvent> {
+        self.inner.events()
+    }
+
+    /// Closes every session and stops the workers.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown().await
+    }
+}

@@ -1,0 +1,33 @@
+//! greenroom-rtc: the WebRTC transport of greenroom.
+//!
+//! This is the only crate that knows webrtc-rs. It drives the sans-IO `rtc` peer connections
+//! from a few long-lived worker tasks (one per core by default). Each worker owns its UDP
+//! socket(s), its peer connections and the forwarding state of the subscribers it hosts; no lock
+//! is taken per packet. Media from a publisher is handed to the [`greenroom_sfu::Forwarder`] of
+//! every subscriber: subscribers on the publisher's worker directly, subscribers on another worker
+//! through one bounded channel message per packet and worker.
+//!
+//! Invariants:
+//! - a stream has at most one publisher session at a time;
+//! - a subscriber session outlives publisher restarts: it keeps its peer connection and resumes
+//!   at the new publisher's first keyframe;
+//! - packets handed to webrtc-rs always carry the sender's SSRC, a negotiated payload type and no
+//!   header extension the subscriber did not negotiate.
+
+mod api;
+mod engine;
+mod peer;
+mod publisher;
+mod sdpfrag;
+mod stun;
+mod subscriber;
+mod worker;
+mod error;
+
+pub use api::{
+    Answer, IceServer, LayerStats, PatchOutcome, PublisherStats, RtcConfig, RtcEngine, RtcEvent,
+    SessionId, StreamStats, SubscribeOptions, TrackStats, ViewerStats,
+};
+pub use error::RtcError;
+pub mod client;
+pub use greenroom_sfu::Layer;

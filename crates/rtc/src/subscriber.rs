@@ -1,0 +1,255 @@
+//! The server side of a WHEP session: one audio and one video sender, each fed by a forwarder.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::shared::error::Error;
+
+use crate::worker::MediaPacket;
+use crate::{SessionId, ViewerStats};
+use greenroom_media::Codec;
+use greenroom_sfu::{Forwarder, ForwarderConfig, Layer, LayerSet, PacketInfo, TrackKind};
+
+struct OutTrack {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    forwarder: Forwarder,
+    /// Negotiated payload type per codec.
+    payload_types: Vec<(Codec, u8)>,
+    epoch: u64,
+    codec: Option<Codec>,
+    available: LayerSet,
+}
+
+impl OutTrack {
+    fn payload_type(&self, codec: Codec) -> Option<u8> {
+        self.payload_types
+            .iter()
+            .find(|(c, _)| *c == codec)
+            .map(|(_, pt)| *pt)
+    }
+}
+
+pub(crate) struct Subscriber {
+    max_layer: Layer,
+    audio: OutTrack,
+    video: OutTrack,
+    packets_sent: u64,
+    bytes_sent: u64,
+}
+
+fn add_track(
+    pc: &mut RTCPeerConnection,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+    config: ForwarderConfig,
+) -> Result<OutTrack, Error> {
+    let ssrc = rand::random::<u32>();
+    let name = if kind == RtpCodecKind::Audio {
+        "audio"
+    } else {
+        "video"
+    };
+    let track = MediaStreamTrack::new(
+        "greenroom".to_owned(),
+        name.to_owned(),
+        name.to_owned(),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            active: true,
+            ..Default::default()
+        }],
+    );
+    let sender = pc.add_track(track)?;
+    Ok(OutTrack {
+        sender,
+        ssrc,
+        forwarder: Forwarder::new(config),
+        payload_types: Vec::new(),
+        epoch: 0,
+        codec: None,
+        available: LayerSet::new(),
+    })
+}
+
+impl Subscriber {
+    /// Adds the audio and video senders; call before applying the viewer's offer.
+    pub(crate) fn add_tracks(pc: &mut RTCPeerConnection, max_layer: Layer) -> Result<Self, Error> {
+        let audio = add_track(
+            pc,
+            RtpCodecKind::Audio,
+            RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            ForwarderConfig {
+                kind: TrackKind::Audio,
+                codec: Codec::Opus,
+                max_layer: Layer::High,
+            },
+        )?;
+        let video = add_track(
+            pc,
+            RtpCodecKind::Video,
+            RTCRtpCodec {
+                mime_type: MIME_TYPE_VP8.to_owned(),
+                clock_rate: 90000,
+                channels: 0,
+                sdp_fmtp_line: String::new(),
+                rtcp_feedback: vec![],
+            },
+            ForwarderConfig {
+                kind: TrackKind::Video,
+                codec: Codec::Vp8,
+                max_layer,
+            },
+        )?;
+        Ok(Subscriber {
+            max_layer,
+            audio,
+            video,
+            packets_sent: 0,
+            bytes_sent: 0,
+        })
+    }
+
+    /// Learns the negotiated payload types (after the answer is set).
+    pub(crate) fn bind_payload_types(&mut self, pc: &mut RTCPeerConnection) {
+        for track in [&mut self.audio, &mut self.video] {
+            let Some(mut sender) = pc.rtp_sender(track.sender) else {
+                continue;
+            };
+            let mut types: Vec<(Codec, u8)> = Vec::new();
+            for c in &sender.get_parameters().rtp_parameters.codecs {
+                let Some(codec) = Codec::from_mime(&c.rtp_codec.mime_type) else {
+                    continue;
+                };
+                let fmtp = &c.rtp_codec.sdp_fmtp_line;
+                if codec == Codec::H264 && !fmtp.contains("packetization-mode=1") {
+                    continue;
+                }
+                if !types.iter().any(|(known, _)| *known == codec) {
+                    types.push((codec, c.payload_type));
+                }
+            }
+            tracing::debug!(?types, "viewer payload types");
+            track.payload_types = types;
+        }
+    }
+
+    pub(crate) fn set_max_layer(&mut self, layer: Layer) {
+        self.max_layer = layer;
+        self.video.forwarder.set_max_layer(layer);
+    }
+
+    /// The layer a viewer's PLI should be answered from.
+    pub(crate) fn handle_keyframe_request(&mut self) -> Option<Layer> {
+        self.video
+            .forwarder
+            .target_layer()
+            .or(self.video.forwarder.current_layer())
+    }
+
+    /// Forwards one publisher packet if this viewer should get it. Returns whether something was
+    /// written, and a layer this viewer needs a keyframe of.
+    pub(crate) fn forward(
+        &mut self,
+        pc: &mut RTCPeerConnection,
+        media: &MediaPacket,
+        info: &PacketInfo<'_>,
+        now: Instant,
+    ) -> (bool, Option<Layer>) {
+        let track = match media.kind {
+            TrackKind::Audio => &mut self.audio,
+            TrackKind::Video => &mut self.video,
+        };
+        if track.codec != Some(media.codec) {
+            track.forwarder.set_codec(media.codec);
+            track.codec = Some(media.codec);
+            track.epoch = media.epoch;
+        } else if track.epoch != media.epoch {
+            track.forwarder.handle_source_reset();
+            track.epoch = media.epoch;
+        }
+        if track.available != media.available && media.kind == TrackKind::Video {
+            track.forwarder.set_available_layers(media.available);
+            track.available = media.available;
+        }
+        let munged = track.forwarder.handle_packet(now, info);
+        let wants = track.forwarder.poll_keyframe_request(now);
+        let Some(munged) = munged else {
+            return (false, wants);
+        };
+        let Some(payload_type) = track.payload_type(media.codec) else {
+            return (false, wants);
+        };
+        let payload = match munged.vp8 {
+            Some(rewrite) => {
+                let mut copy = BytesMut::from(&media.payload[..]);
+                if greenroom_media::vp8::rewrite_descriptor(
+                    &mut copy,
+                    rewrite.picture_id,
+                    rewrite.tl0picidx,
+                )
+                .is_err()
+                {
+                    return (false, wants);
+                }
+                copy.freeze()
+            }
+            None => media.payload.clone(),
+        };
+        let len = payload.len();
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                marker: munged.marker,
+                payload_type,
+                sequence_number: munged.sequence_number,
+                timestamp: munged.timestamp,
+                ssrc: track.ssrc,
+                ..Default::default()
+            },
+            payload,
+        };
+        let Some(mut sender) = pc.rtp_sender(track.sender) else {
+            return (false, wants);
+        };
+        match sender.write_rtp(now, packet) {
+            Ok(()) => {
+                self.packets_sent += 1;
+                self.bytes_sent += len as u64;
+                (true, wants)
+            }
+            Err(error) => {
+                tracing::trace!(%error, "viewer write failed");
+                (false, wants)
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self, session: &SessionId) -> ViewerStats {
+        ViewerStats {
+            session: session.clone(),
+            layer: self.video.forwarder.current_layer().map(Layer::rid),
+            max_layer: self.max_layer.rid(),
+            packets_sent: self.packets_sent,
+            bytes_sent: self.bytes_sent,
+        }
+    }
+}

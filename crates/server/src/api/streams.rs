@@ -1,0 +1,152 @@
+//! `/api/v1/streams`: create, list, read and end streams (admin), and the public status of one.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use greenroom_control::Stream;
+use greenroom_rtc::PublisherStats;
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::api::ApiError;
+use crate::app::AppState;
+
+/// A stream as the admin API shows it. URLs are absolute, from the public URL.
+#[derive(Debug, Serialize)]
+pub struct StreamView {
+    pub id: String,
+    pub title: String,
+    /// `idle`, `live` or `ended`.
+    pub status: &'static str,
+    pub stream_key: String,
+    pub whip_url: String,
+    pub whep_url: String,
+    pub studio_url: String,
+    pub watch_url: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub ended_at: Option<String>,
+    /// Viewers connected now (waiting ones included).
+    pub viewers: usize,
+    /// The live publisher: its tracks and their layers (bitrate, fps, resolution, codec).
+    pub publisher: Option<PublisherStats>,
+}
+
+/// What the public watch page may know.
+#[derive(Debug, Serialize)]
+pub struct PublicStatus {
+    pub id: String,
+    pub title: String,
+    pub status: &'static str,
+    pub viewers: usize,
+}
+
+/// A stream joined with what the engine knows of it now.
+async fn view(state: &AppState, stream: Stream) -> StreamView {
+    let (status, viewers, publisher) = if stream.is_ended() {
+        ("ended", 0, None)
+    } else {
+        let stats = state.engine.stream_stats(&stream.id).await;
+        let status = if stats.live { "live" } else { "idle" };
+        (status, stats.viewers, stats.publisher)
+    };
+    let base = &state.public_url;
+    let id = &stream.id;
+    StreamView {
+        whip_url: format!("{base}/whip/{id}"),
+        whep_url: format!("{base}/whep/{id}"),
+        studio_url: format!("{base}/studio/{id}#key={}", stream.stream_key.expose()),
+        watch_url: format!("{base}/watch/{id}"),
+        created_at: rfc3339(stream.created_at_ms),
+        ended_at: stream.ended_at_ms.map(rfc3339),
+        stream_key: stream.stream_key.expose().to_owned(),
+        id: stream.id,
+        title: stream.title,
+        status,
+        viewers,
+        publisher,
+    }
+}
+
+fn rfc3339(unix_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// `POST /api/v1/streams` `{"title": "..."}` → `201` with the stream.
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::InvalidJson {
+            reason: "expected a JSON object".to_owned(),
+        });
+    };
+    let title = match fields.get("title") {
+        Some(serde_json::Value::String(title)) => title,
+        Some(_) => {
+            return Err(ApiError::InvalidTitle {
+                reason: "the title must be a string".to_owned(),
+            });
+        }
+        None => {
+            return Err(ApiError::InvalidTitle {
+                reason: "a title is required".to_owned(),
+            });
+        }
+    };
+    let stream = state.store.create_stream(title).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, stream).await)).into_response())
+}
+
+/// `GET /api/v1/streams` → every stream, newest first.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<StreamView>>, ApiError> {
+    let streams = state.store.list_streams().await?;
+    let mut views = Vec::with_capacity(streams.len());
+    for stream in streams {
+        views.push(view(&state, stream).await);
+    }
+    Ok(Json(views))
+}
+
+/// `GET /api/v1/streams/{id}` → the stream with its live statistics.
+pub async fn get(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<StreamView>, ApiError> {
+    let Path(id) = id?;
+    let stream = state.store.get_stream(&id).await?;
+    Ok(Json(view(&state, stream).await))
+}
+
+/// `DELETE /api/v1/streams/{id}` → ends the stream (publisher and viewers are disconnected).
+pub async fn end(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<StreamView>, ApiError> {
+    let Path(id) = id?;
+    // Stored first: a publisher racing the engine's teardown is refused by the authority.
+    let stream = state.store.end_stream(&id).await?;
+    state.engine.end_stream(&id).await;
+    Ok(Json(view(&state, stream).await))
+}
+
+/// `GET /api/v1/streams/{id}/status` (public) → `{id, title, status, viewers}`.
+pub async fn public_status(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<PublicStatus>, ApiError> {
+    let Path(id) = id?;
+    let stream = state.store.get_stream(&id).await?;
+    let view = view(&state, stream).await;
+    Ok(Json(PublicStatus {
+        id: view.id,
+        title: view.title,
+        status: view.status,
+        viewers: view.viewers,
+    }))
+}

@@ -1,0 +1,83 @@
+//! The application: shared state and the whole HTTP router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, http::Method, http::Uri};
+use greenroom_control::Store;
+use greenroom_ingest::IngestState;
+use greenroom_rtc::RtcEngine;
+use tower_http::trace::TraceLayer;
+
+use crate::api::{self, ApiError};
+use crate::authority::ControlAuthority;
+use crate::pages;
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: RtcEngine,
+    /// Base of every absolute URL in answers, without a trailing slash.
+    pub public_url: Arc<str>,
+    pub admin_token: Arc<str>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, engine: RtcEngine, public_url: &str, admin_token: &str) -> AppState {
+        AppState {
+            store,
+            engine,
+            public_url: Arc::from(public_url.trim_end_matches('/')),
+            admin_token: Arc::from(admin_token),
+        }
+    }
+}
+
+/// Every route: the API, WHIP/WHEP, the pages, `/healthz`, and a JSON 404 for the rest.
+pub fn router(state: AppState) -> Router {
+    let ingest = greenroom_ingest::router(IngestState::new(
+        state.engine.clone(),
+        ControlAuthority::new(state.store.clone()),
+    ));
+    Router::new()
+        .merge(api::router(state.clone()))
+        .merge(pages::router())
+        .route("/healthz", get(health))
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state)
+        .merge(ingest)
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// `GET /healthz`: `200 {"status":"ok"}` while the database answers.
+async fn health(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|err| ApiError::Unavailable {
+            detail: err.to_string(),
+        })?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}

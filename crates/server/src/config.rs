@@ -1,0 +1,418 @@
+//! The one typed configuration: a TOML file (`--config` / `GREENROOM_CONFIG`), then the
+//! environment (`GREENROOM_<NAME>`), then flags. Flags beat the environment (clap reads both),
+//! both beat the file, the file beats the defaults. Everything is validated before anything
+//! starts; an invalid setting is a [`ConfigError`] (exit status 2).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use greenroom_control::{Backend, Store};
+use greenroom_rtc::{IceServer, RtcConfig};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Command line of the `greenroom` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "greenroom",
+    version,
+    about = "Self-hosted live streaming server"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Print the effective configuration as JSON (secrets redacted) and exit.
+    CheckConfig(ServeArgs),
+}
+
+impl Cli {
+    /// The command to run and its settings; no subcommand means `serve`.
+    pub fn into_command(self) -> (CommandKind, ServeArgs) {
+        match self.command {
+            Some(Command::Serve(args)) => (CommandKind::Serve, args),
+            Some(Command::CheckConfig(args)) => (CommandKind::CheckConfig, args),
+            None => (CommandKind::Serve, self.serve),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Serve,
+    CheckConfig,
+}
+
+/// Settings as flags and environment variables. `None` means "not given here".
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "GREENROOM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address [default: 0.0.0.0:8080].
+    #[arg(long, env = "GREENROOM_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Public base URL used in links [default: http://<http_addr>, 0.0.0.0 as 127.0.0.1].
+    #[arg(long, env = "GREENROOM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and the admin token [default: ./greenroom-data].
+    #[arg(long, env = "GREENROOM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Admin API token [default: generated once, stored in <data_dir>/admin_token].
+    #[arg(long, env = "GREENROOM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Database URL, sqlite://... or postgres://... (also read from DATABASE_URL)
+    /// [default: sqlite://<data_dir>/greenroom.db].
+    #[arg(long, env = "GREENROOM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// First WebRTC UDP port; worker i listens on port + i [default: 8189].
+    #[arg(long, env = "GREENROOM_RTC_UDP_PORT")]
+    pub rtc_udp_port: Option<u16>,
+    /// WebRTC worker tasks (one UDP port each) [default: number of cores].
+    #[arg(long, env = "GREENROOM_RTC_WORKERS")]
+    pub rtc_workers: Option<usize>,
+    /// Address the WebRTC UDP sockets bind to [default: 0.0.0.0].
+    #[arg(long, env = "GREENROOM_RTC_BIND_IP")]
+    pub rtc_bind_ip: Option<IpAddr>,
+    /// Addresses announced in ICE candidates, comma-separated [default: the host's addresses].
+    #[arg(long, env = "GREENROOM_RTC_ADVERTISE_IPS", value_delimiter = ',')]
+    pub rtc_advertise_ips: Option<Vec<IpAddr>>,
+    /// STUN/TURN server URLs, comma-separated (stun:, stuns:, turn:, turns:) [default: none].
+    #[arg(long, env = "GREENROOM_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Option<Vec<String>>,
+    /// Username for the TURN servers.
+    #[arg(long, env = "GREENROOM_ICE_USERNAME", hide_env_values = true)]
+    pub ice_username: Option<String>,
+    /// Credential for the TURN servers.
+    #[arg(long, env = "GREENROOM_ICE_CREDENTIAL", hide_env_values = true)]
+    pub ice_credential: Option<String>,
+    /// Log filter (tracing EnvFilter syntax) [default: info].
+    #[arg(long, env = "GREENROOM_LOG")]
+    pub log: Option<String>,
+}
+
+/// The configuration file: the same settings, snake_case keys, all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub http_addr: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub database_url: Option<String>,
+    pub rtc_udp_port: Option<u16>,
+    pub rtc_workers: Option<usize>,
+    pub rtc_bind_ip: Option<IpAddr>,
+    pub rtc_advertise_ips: Option<Vec<IpAddr>>,
+    pub ice_servers: Option<Vec<String>>,
+    pub ice_username: Option<String>,
+    pub ice_credential: Option<String>,
+    pub log: Option<String>,
+}
+
+pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
+pub const DEFAULT_DATA_DIR: &str = "./greenroom-data";
+pub const DEFAULT_RTC_UDP_PORT: u16 = 8189;
+pub const DEFAULT_LOG: &str = "info";
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+const MAX_RTC_WORKERS: usize = 256;
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    /// Without a trailing slash. `None`: derived from the bound address at start-up.
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    #[serde(serialize_with = "redacted")]
+    pub admin_token: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    pub database_url: Option<String>,
+    pub rtc_udp_port: u16,
+    pub rtc_workers: usize,
+    pub rtc_bind_ip: IpAddr,
+    pub rtc_advertise_ips: Vec<IpAddr>,
+    pub ice_servers: Vec<String>,
+    pub ice_username: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    pub ice_credential: Option<String>,
+    pub log: String,
+}
+
+fn redacted<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("<set>"),
+        None => s.serialize_none(),
+    }
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {source}")]
+    ParseFile {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid {setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Resolves `args` (flags and `GREENROOM_*` already merged by clap) over the file they
+    /// name, with `DATABASE_URL` from the process environment as the fallback database URL.
+    pub fn load(args: ServeArgs) -> Result<Config, ConfigError> {
+        let database_url_env = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty());
+        Config::resolve(args, database_url_env)
+    }
+
+    /// Resolves and validates: `args` > `DATABASE_URL` (for the database only) > file > defaults.
+    pub fn resolve(
+        args: ServeArgs,
+        database_url_env: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let config = Config {
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or(DEFAULT_HTTP_ADDR),
+            public_url: args.public_url.or(file.public_url),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            admin_token: args.admin_token.or(file.admin_token),
+            database_url: args.database_url.or(database_url_env).or(file.database_url),
+            rtc_udp_port: args
+                .rtc_udp_port
+                .or(file.rtc_udp_port)
+                .unwrap_or(DEFAULT_RTC_UDP_PORT),
+            rtc_workers: args
+                .rtc_workers
+                .or(file.rtc_workers)
+                .unwrap_or_else(default_workers),
+            rtc_bind_ip: args
+                .rtc_bind_ip
+                .or(file.rtc_bind_ip)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            rtc_advertise_ips: args
+                .rtc_advertise_ips
+                .or(file.rtc_advertise_ips)
+                .unwrap_or_default(),
+            ice_servers: args.ice_servers.or(file.ice_servers).unwrap_or_default(),
+            ice_username: args.ice_username.or(file.ice_username),
+            ice_credential: args.ice_credential.or(file.ice_credential),
+            log: args
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| DEFAULT_LOG.to_owned()),
+        };
+        config.validated()
+    }
+
+    fn validated(mut self) -> Result<Config, ConfigError> {
+        if let Some(url) = self.public_url.take() {
+            self.public_url = Some(validate_public_url(&url)?);
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if let Some(token) = &self.admin_token {
+            if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                return Err(invalid(
+                    "admin_token",
+                    format!("must have at least {MIN_ADMIN_TOKEN_CHARS} characters"),
+                ));
+            }
+            if !token.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(invalid(
+                    "admin_token",
+                    "must be printable ASCII without spaces",
+                ));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            Backend::from_url(url).map_err(|err| invalid("database_url", err.to_string()))?;
+        }
+        if !(1..=MAX_RTC_WORKERS).contains(&self.rtc_workers) {
+            return Err(invalid(
+                "rtc_workers",
+                format!("must be between 1 and {MAX_RTC_WORKERS}"),
+            ));
+        }
+        if self.rtc_udp_port != 0
+            && usize::from(self.rtc_udp_port) + self.rtc_workers - 1 > usize::from(u16::MAX)
+        {
+            return Err(invalid(
+                "rtc_udp_port",
+                format!(
+                    "ports {} to {} (one per worker) do not all exist",
+                    self.rtc_udp_port,
+                    usize::from(self.rtc_udp_port) + self.rtc_workers - 1
+                ),
+            ));
+        }
+        for ip in &self.rtc_advertise_ips {
+            if ip.is_unspecified() {
+                return Err(invalid(
+                    "rtc_advertise_ips",
+                    format!("{ip} cannot be announced to clients"),
+                ));
+            }
+        }
+        self.ice_servers = self
+            .ice_servers
+            .iter()
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect();
+        let mut needs_credentials = false;
+        for url in &self.ice_servers {
+            let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+            match scheme.as_str() {
+                "stun" | "stuns" => {}
+                "turn" | "turns" => needs_credentials = true,
+                _ => {
+                    return Err(invalid(
+                        "ice_servers",
+                        format!("{url:?} is not a stun:, stuns:, turn: or turns: URL"),
+                    ));
+                }
+            }
+            if url.len() <= scheme.len() + 1 || url.contains(['<', '>', '"', ' ']) {
+                return Err(invalid(
+                    "ice_servers",
+                    format!("{url:?} is not a valid URL"),
+                ));
+            }
+        }
+        if needs_credentials && (self.ice_username.is_none() || self.ice_credential.is_none()) {
+            return Err(invalid(
+                "ice_servers",
+                "TURN servers need GREENROOM_ICE_USERNAME and GREENROOM_ICE_CREDENTIAL",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|err| invalid("log", format!("{:?}: {err}", self.log)))?;
+        Ok(self)
+    }
+
+    /// The database to open: the configured URL, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir))
+    }
+
+    /// The public URL: the configured one, or `http://` + the bound address with an
+    /// unspecified IP replaced by loopback.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let ip = match bound.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, bound.port()))
+    }
+
+    /// STUN/TURN servers for the engine and the `Link` headers; TURN ones carry the credentials.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        self.ice_servers
+            .iter()
+            .map(|url| {
+                let turn = url.to_ascii_lowercase().starts_with("turn");
+                IceServer {
+                    urls: vec![url.clone()],
+                    username: turn.then(|| self.ice_username.clone()).flatten(),
+                    credential: turn.then(|| self.ice_credential.clone()).flatten(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn rtc_config(&self) -> RtcConfig {
+        RtcConfig {
+            bind_ip: self.rtc_bind_ip,
+            udp_port: self.rtc_udp_port,
+            workers: self.rtc_workers,
+            advertise_ips: self.rtc_advertise_ips.clone(),
+            ice_servers: self.ice_servers(),
+        }
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
+}
+
+fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            invalid(
+                "public_url",
+                format!("{url:?} must start with http:// or https://"),
+            )
+        })?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || rest.contains(['?', '#', ' ', '"', '<', '>']) {
+        return Err(invalid(
+            "public_url",
+            format!("{url:?} needs a host and no query, fragment or spaces"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

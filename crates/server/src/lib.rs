@@ -1,0 +1,74 @@
+//! greenroom: the binary's library: configuration, wiring, the HTTP API, the web pages and
+//! shutdown. `main.rs` only parses the command line and calls [`run`].
+//!
+//! Routes: `/api/v1/streams...` (admin bearer token; the status of one stream is public),
+//! `/whip/...` and `/whep/...` (greenroom-ingest), `/studio/{id}`, `/watch/{id}`,
+//! `/static/{file}` (embedded pages), `/healthz`; anything else is a JSON 404.
+//!
+//! Invariants:
+//! - the configuration is validated before anything starts; an invalid one exits with status 2;
+//! - every error answer is JSON `{"error":{"code","message"}}`; a 500 logs its detail and
+//!   answers a generic message;
+//! - URLs in answers are absolute, built on the public URL;
+//! - secrets (admin token, stream keys, database password, TURN credential) are never logged
+//!   and are redacted from `Debug` and `check-config`.
+
+pub mod admin_token;
+pub mod api;
+pub mod app;
+pub mod authority;
+pub mod config;
+pub mod pages;
+pub mod serve;
+
+use thiserror::Error;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Cli, CommandKind, Config, ConfigError};
+
+/// Why the binary stops with a failure.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// Exit status 2.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Exit status 1.
+    #[error("{0:#}")]
+    Serve(anyhow::Error),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) => 2,
+            RunError::Serve(_) => 1,
+        }
+    }
+}
+
+/// Runs the command the command line names.
+pub fn run(cli: Cli) -> Result<(), RunError> {
+    let (kind, args) = cli.into_command();
+    let config = Config::load(args)?;
+    match kind {
+        CommandKind::CheckConfig => {
+            let json =
+                serde_json::to_string_pretty(&config).map_err(|err| RunError::Serve(err.into()))?;
+            println!("{json}");
+            Ok(())
+        }
+        CommandKind::Serve => {
+            tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::new(&config.log))
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|err| RunError::Serve(err.into()))?;
+            runtime
+                .block_on(serve::serve(config))
+                .map_err(RunError::Serve)
+        }
+    }
+}

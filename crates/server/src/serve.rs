@@ -1,0 +1,137 @@
+//! `greenroom serve`: open the database, start the engine, bind HTTP, print where to go,
+//! serve until SIGTERM/SIGINT, then stop the engine.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use greenroom_control::{Store, Stream};
+use greenroom_rtc::{RtcEngine, RtcEvent};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::admin_token::{self, TokenOrigin};
+use crate::app::{self, AppState};
+use crate::config::Config;
+
+const FIRST_STREAM_TITLE: &str = "My first stream";
+
+/// Runs the server until a shutdown signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let admin = admin_token::resolve(config.admin_token.as_deref(), &config.data_dir)?;
+
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("cannot open the database")?;
+    tracing::info!(backend = store.backend().name(), "database ready");
+
+    let engine = RtcEngine::start(config.rtc_config())
+        .await
+        .context("cannot start the WebRTC engine")?;
+    tracing::info!(udp_ports = ?engine.udp_ports(), "WebRTC engine started");
+    tokio::spawn(log_engine_events(engine.clone()));
+
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let public_url = config.public_url_for(bound);
+    let state = AppState::new(store.clone(), engine.clone(), &public_url, &admin.token);
+
+    let stream = first_stream(&store).await?;
+    print_banner(bound, &public_url, &admin, &stream);
+
+    let served = axum::serve(listener, app::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed");
+    tracing::info!("shutting down");
+    engine.shutdown().await;
+    store.close().await;
+    served
+}
+
+/// The newest stream that has not ended; one is created when there is none.
+async fn first_stream(store: &Store) -> anyhow::Result<Stream> {
+    if let Some(stream) = store
+        .latest_open_stream()
+        .await
+        .context("cannot read the streams")?
+    {
+        return Ok(stream);
+    }
+    store
+        .create_stream(FIRST_STREAM_TITLE)
+        .await
+        .context("cannot create the first stream")
+}
+
+fn print_banner(
+    bound: SocketAddr,
+    public_url: &str,
+    admin: &admin_token::AdminToken,
+    stream: &Stream,
+) {
+    println!("greenroom listening on {public_url} (bound to {bound})");
+    match &admin.origin {
+        TokenOrigin::Generated(path) => {
+            println!("admin token: {} (saved to {})", admin.token, path.display());
+        }
+        TokenOrigin::Stored(path) => println!("admin token: stored in {}", path.display()),
+        TokenOrigin::Configured => println!("admin token: from the configuration"),
+    }
+    println!(
+        "studio: {public_url}/studio/{}#key={}",
+        stream.id,
+        stream.stream_key.expose()
+    );
+    println!("watch: {public_url}/watch/{}", stream.id);
+}
+
+async fn log_engine_events(engine: RtcEngine) {
+    let mut events = engine.events();
+    loop {
+        match events.recv().await {
+            Ok(RtcEvent::Live { stream }) => tracing::info!(%stream, "stream is live"),
+            Ok(RtcEvent::Idle { stream }) => tracing::info!(%stream, "stream is idle"),
+            Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "engine events skipped"),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,224 @@
+// greenroom WebRTC helpers shared by the studio and the watch page.
+//
+// WHIP (publish) and WHEP (play) without trickle: the offer is sent once ICE gathering has
+// completed (or after ICE_GATHER_TIMEOUT_MS), so it carries every local candidate, and the
+// SDP answer from the server is applied as is.
+
+const ICE_GATHER_TIMEOUT_MS = 2000;
+
+/** The simulcast ladder the studio sends: quarter, half and full resolution. */
+export const SIMULCAST_ENCODINGS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', maxBitrate: 2_500_000 },
+];
+
+/** An error answered by the server (`{"error":{"code","message"}}`) or by the network. */
+export class GreenroomError extends Error {
+  constructor(message, { status = 0, code = 'network' } = {}) {
+    super(message);
+    this.name = 'GreenroomError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Turns a non-2xx response into a GreenroomError with the server's message. */
+export async function errorFromResponse(response) {
+  let code = `http_${response.status}`;
+  let message = `${response.status} ${response.statusText}`.trim();
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+    }
+  } catch {
+    // Not JSON: keep the status line.
+  }
+  return new GreenroomError(message, { status: response.status, code });
+}
+
+/** Resolves once ICE gathering is complete, or after `timeoutMs`. */
+export function iceGatheringDone(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', onChange);
+      resolve();
+    }
+    function onChange() {
+      if (pc.iceGatheringState === 'complete') done();
+    }
+    pc.addEventListener('icegatheringstatechange', onChange);
+  });
+}
+
+/**
+ * Creates the offer, waits for candidates, POSTs it and applies the answer.
+ * Returns the absolute session URL (from `Location`) and the `ETag`.
+ */
+async function negotiate(pc, url, headers) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGatheringDone(pc);
+  let response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', ...headers },
+      body: pc.localDescription.sdp,
+    });
+  } catch (err) {
+    throw new GreenroomError(`cannot reach the server (${err.message})`);
+  }
+  if (response.status !== 201 && response.status !== 200) {
+    throw await errorFromResponse(response);
+  }
+  const location = response.headers.get('Location');
+  const sessionUrl = location ? new URL(location, new URL(url, document.baseURI)).href : null;
+  const etag = response.headers.get('ETag');
+  const answer = await response.text();
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  return { sessionUrl, etag };
+}
+
+/** Ends a WHIP/WHEP session: DELETE on its URL, then closes the peer connection. */
+async function endSession(pc, sessionUrl) {
+  if (sessionUrl) {
+    try {
+      await fetch(sessionUrl, { method: 'DELETE', keepalive: true });
+    } catch {
+      // The server may already be gone; the peer connection is closed anyway.
+    }
+  }
+  pc.close();
+}
+
+/**
+ * Under CPU pressure Chromium otherwise shrinks the input, which shrinks every layer and can
+ * drop the top ones; with simulcast the layers should keep their sizes and lose frame rate.
+ */
+async function keepResolution(sender) {
+  try {
+    const params = sender.getParameters();
+    params.degradationPreference = 'maintain-resolution';
+    await sender.setParameters(params);
+  } catch {
+    // Not supported by this browser: keep its default.
+  }
+}
+
+/**
+ * Publishes `stream` (a MediaStream with one video and/or one audio track) over WHIP.
+ *
+ * @param {object} o
+ * @param {string} o.url      WHIP endpoint, e.g. `/whip/{id}`
+ * @param {string} o.token    stream key, sent as a bearer token
+ * @param {MediaStream} o.stream
+ * @param {boolean} [o.simulcast=true]  send the q/h/f ladder instead of one encoding
+ * @param {RTCIceServer[]} [o.iceServers]
+ * @returns {Promise<{pc: RTCPeerConnection, sessionUrl: string|null, etag: string|null, stop: () => Promise<void>}>}
+ */
+export async function whipPublish({ url, token, stream, simulcast = true, iceServers = [] }) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+  try {
+    const [video] = stream.getVideoTracks();
+    const [audio] = stream.getAudioTracks();
+    if (video) {
+      const init = { direction: 'sendonly', streams: [stream] };
+      if (simulcast) {
+        init.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+      } else {
+        init.sendEncodings = [{ maxBitrate: 2_500_000 }];
+      }
+      const { sender } = pc.addTransceiver(video, init);
+      if (simulcast) await keepResolution(sender);
+    }
+    if (audio) {
+      pc.addTransceiver(audio, { direction: 'sendonly', streams: [stream] });
+    }
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const { sessionUrl, etag } = await negotiate(pc, url, headers);
+    return {
+      pc,
+      sessionUrl,
+      etag,
+      stop: () => endSession(pc, sessionUrl),
+    };
+  } catch (err) {
+    pc.close();
+    throw err;
+  }
+}
+
+/**
+ * Plays a stream over WHEP: one recvonly audio and one recvonly video transceiver.
+ *
+ * @param {object} o
+ * @param {string} o.url       WHEP endpoint, e.g. `/whep/{id}`
+ * @param {string} [o.layer]   highest simulcast layer wanted: `q`, `h` or `f` (none = highest)
+ * @param {(track: MediaStreamTrack, streams: readonly MediaStream[]) => void} [o.onTrack]
+ * @param {RTCIceServer[]} [o.iceServers]
+ * @returns {Promise<{pc: RTCPeerConnection, sessionUrl: string|null, etag: string|null, setLayer: (layer: string) => Promise<void>, stop: () => Promise<void>}>}
+ */
+export async function whepSubscribe({ url, layer, onTrack, iceServers = [] }) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+  try {
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    if (onTrack) pc.addEventListener('track', (ev) => onTrack(ev.track, ev.streams));
+    const target = new URL(url, document.baseURI);
+    if (layer) target.searchParams.set('layer', layer);
+    const { sessionUrl, etag } = await negotiate(pc, target.href, {});
+    return {
+      pc,
+      sessionUrl,
+      etag,
+      setLayer: (next) => setLayer(sessionUrl, next),
+      stop: () => endSession(pc, sessionUrl),
+    };
+  } catch (err) {
+    pc.close();
+    throw err;
+  }
+}
+
+/** Changes a WHEP viewer's highest layer (`PATCH` with `{"layer": "q"|"h"|"f"}`). */
+export async function setLayer(sessionUrl, layer) {
+  if (!sessionUrl) throw new GreenroomError('no session');
+  let response;
+  try {
+    response = await fetch(sessionUrl, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ layer }),
+    });
+  } catch (err) {
+    throw new GreenroomError(`cannot reach the server (${err.message})`);
+  }
+  if (!response.ok) throw await errorFromResponse(response);
+}
+
+/** The stream id from a page path such as `/studio/{id}` or `/watch/{id}`. */
+export function streamIdFromPath(pathname = location.pathname) {
+  const parts = pathname.split('/').filter(Boolean);
+  return parts.length >= 2 ? decodeURIComponent(parts[1]) : '';
+}
+
+/** Public status of a stream: `{id, title, status, viewers}`. */
+export async function fetchStatus(id) {
+  const response = await fetch(`/api/v1/streams/${encodeURIComponent(id)}/status`, {
+    cache: 'no-store',
+  });
+  if (!response.ok) throw await errorFromResponse(response);
+  return response.json();
+}
+
+/** Formats bits per second for people. */
+export function formatBitrate(bps) {
+  if (!Number.isFinite(bps) || bps <= 0) return '0 kb/s';
+  if (bps >= 1_000_000) return `${(bps / 1_000_000).toFixed(2)} Mb/s`;
+  return `${Math.round(bps / 1000)} kb/s`;
+}
