@@ -380,12 +380,9 @@ async fn a_publish_session_lives_through_patch_and_delete() {
     );
     assert_ne!(restart.header(header::ETAG), Some(etag.as_str()));
 
-    // DELETE ends it; a second DELETE finds nothing.
-    let deleted = send(
-        &app,
-        request("DELETE", &location, &[("authorization", &auth)], ""),
-    )
-    .await;
+    // DELETE needs only the session URL (browsers send it from `pagehide` without headers);
+    // a second DELETE finds nothing.
+    let deleted = send(&app, request("DELETE", &location, &[], "")).await;
     assert_eq!(deleted.status, StatusCode::OK, "body: {}", deleted.text());
     assert_cors(&deleted);
     let again = send(

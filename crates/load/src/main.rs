@@ -169,7 +169,9 @@ fn main() -> Result<()> {
         // Let everyone connect and settle on a layer, then measure a clean window.
         let settle = Instant::now();
         while settle.elapsed() < Duration::from_secs(10)
-            && counters.iter().any(|c| !c.connected.load(Ordering::Relaxed))
+            && counters
+                .iter()
+                .any(|c| !c.connected.load(Ordering::Relaxed))
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

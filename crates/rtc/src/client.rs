@@ -102,6 +102,43 @@ pub struct Client {
     layers: Vec<SendLayer>,
     audio_mid: String,
     video_mid: String,
+    commands: tokio::sync::mpsc::Receiver<ControlCommand>,
+    control: ClientControl,
+}
+
+/// Steers a running [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientControl {
+    tx: tokio::sync::mpsc::Sender<ControlCommand>,
+}
+
+enum ControlCommand {
+    /// Start an ICE restart: answers with the `trickle-ice-sdpfrag` to PATCH.
+    RestartIce(tokio::sync::oneshot::Sender<Result<String, RtcError>>),
+    /// Apply the server's answer fragment of an ICE restart.
+    ApplyRestartAnswer(String, tokio::sync::oneshot::Sender<Result<(), RtcError>>),
+}
+
+impl ClientControl {
+    /// Restarts ICE with new credentials; returns the fragment to send as WHIP/WHEP `PATCH`.
+    pub async fn restart_ice(&self) -> Result<String, RtcError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(ControlCommand::RestartIce(tx))
+            .await
+            .map_err(|_| RtcError::Closed)?;
+        rx.await.map_err(|_| RtcError::Closed)?
+    }
+
+    /// Applies the server's answer fragment (new credentials and candidates).
+    pub async fn apply_restart_answer(&self, fragment: &str) -> Result<(), RtcError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(ControlCommand::ApplyRestartAnswer(fragment.to_owned(), tx))
+            .await
+            .map_err(|_| RtcError::Closed)?;
+        rx.await.map_err(|_| RtcError::Closed)?
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -126,12 +163,10 @@ impl Client {
         let local_addr = socket
             .local_addr()
             .map_err(|source| RtcError::Bind { addr, source })?;
-        let (ufrag, pwd) = peer::ice_credentials();
         let mut pc = peer::build(
             PeerOptions {
                 ice_servers: &[],
-                ufrag,
-                pwd,
+                credentials: None,
                 answering: false,
                 role: match kind {
                     ClientKind::Viewer => PeerRole::Receiver,
@@ -260,7 +295,10 @@ impl Client {
                     .collect()
             })
             .unwrap_or_default();
+        let (tx, commands) = tokio::sync::mpsc::channel(4);
         Ok(Client {
+            commands,
+            control: ClientControl { tx },
             audio_mid: mids.first().cloned().unwrap_or_default(),
             video_mid: mids.get(1).cloned().unwrap_or_default(),
             kind,
@@ -289,6 +327,57 @@ impl Client {
         self.pc
             .set_remote_description(Instant::now(), answer)
             .map_err(|e| RtcError::InvalidSdp(e.to_string()))
+    }
+
+    /// A handle to steer the client while it runs.
+    pub fn control(&self) -> ClientControl {
+        self.control.clone()
+    }
+
+    fn restart_ice(&mut self) -> Result<String, RtcError> {
+        self.pc.restart_ice();
+        let offer = self.pc.create_offer(None).map_err(pc_error)?;
+        self.pc
+            .set_local_description(Instant::now(), offer)
+            .map_err(pc_error)?;
+        let sdp = self
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| RtcError::PeerConnection("no local description".into()))?;
+        let ufrag = crate::worker::sdp_attribute(&sdp, "a=ice-ufrag:")
+            .ok_or_else(|| RtcError::InvalidSdp("offer without ice-ufrag".into()))?;
+        let pwd = crate::worker::sdp_attribute(&sdp, "a=ice-pwd:")
+            .ok_or_else(|| RtcError::InvalidSdp("offer without ice-pwd".into()))?;
+        Ok(format!(
+            "a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:{}\r\na=candidate:1 1 udp 2130706431 {} {} typ host\r\na=end-of-candidates\r\n",
+            self.audio_mid,
+            self.local_addr.ip(),
+            self.local_addr.port()
+        ))
+    }
+
+    fn apply_restart_answer(&mut self, fragment: &str) -> Result<(), RtcError> {
+        let frag = crate::sdpfrag::parse(fragment).map_err(RtcError::InvalidSdp)?;
+        let (Some(ufrag), Some(pwd)) = (frag.ufrag, frag.pwd) else {
+            return Err(RtcError::InvalidSdp(
+                "answer fragment without credentials".into(),
+            ));
+        };
+        let previous = self
+            .pc
+            .remote_description()
+            .map(|d| d.sdp.clone())
+            .ok_or_else(|| RtcError::PeerConnection("no remote description".into()))?;
+        let mut sdp = crate::sdpfrag::replace_credentials(&previous, &ufrag, &pwd);
+        // Candidates of the new generation go into every media section of the new answer.
+        let candidates: String = frag
+            .candidates
+            .iter()
+            .map(|(_, c)| format!("a={c}\r\n"))
+            .collect();
+        sdp = sdp.replace("a=mid:", &format!("{candidates}a=mid:"));
+        self.apply_answer(&sdp)
     }
 
     /// What the client has seen so far.
@@ -343,13 +432,11 @@ impl Client {
             while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
                 match message {
                     RTCMessage::RtpPacket(_, packet) => receive.count(&self.counters, &packet),
-                    RTCMessage::RtcpPacket(_, packets) => {
-                        if peer::is_keyframe_request(&packets) {
-                            self.counters
-                                .keyframe_requests
-                                .fetch_add(1, Ordering::Relaxed);
-                            force_keyframe = true;
-                        }
+                    RTCMessage::RtcpPacket(_, packets) if peer::is_keyframe_request(&packets) => {
+                        self.counters
+                            .keyframe_requests
+                            .fetch_add(1, Ordering::Relaxed);
+                        force_keyframe = true;
                     }
                     _ => {}
                 }
@@ -357,7 +444,7 @@ impl Client {
             let now = Instant::now();
             if sending && self.counters.connected.load(Ordering::Relaxed) {
                 if now >= next_frame {
-                    let keyframe = force_keyframe || frame_index % (2 * u64::from(FPS)) == 0;
+                    let keyframe = force_keyframe || frame_index.is_multiple_of(2 * u64::from(FPS));
                     force_keyframe = false;
                     let timestamp = (now.duration_since(start).as_micros() * 9 / 100) as u32;
                     self.send_video_frame(now, keyframe, timestamp);
@@ -389,6 +476,14 @@ impl Client {
                 continue;
             }
             tokio::select! {
+                Some(command) = self.commands.recv() => match command {
+                    ControlCommand::RestartIce(reply) => {
+                        let _ = reply.send(self.restart_ice());
+                    }
+                    ControlCommand::ApplyRestartAnswer(fragment, reply) => {
+                        let _ = reply.send(self.apply_restart_answer(&fragment));
+                    }
+                },
                 _ = stop.changed() => {
                     if *stop.borrow() {
                         let _ = self.pc.close();
@@ -480,8 +575,12 @@ impl Client {
                 if let Some(id) = mid_id {
                     let _ = header.set_extension(id, Bytes::from(mid.clone().into_bytes()));
                 }
-                if let (Some(id), true) = (rid_id, self.kind == ClientKind::Publisher { simulcast: true }) {
-                    let _ = header.set_extension(id, Bytes::from_static(layer.layer.rid().as_bytes()));
+                if let (Some(id), true) = (
+                    rid_id,
+                    self.kind == ClientKind::Publisher { simulcast: true },
+                ) {
+                    let _ =
+                        header.set_extension(id, Bytes::from_static(layer.layer.rid().as_bytes()));
                 }
                 layer.seq = layer.seq.wrapping_add(1);
                 packets.push(rtc::rtp::Packet {
@@ -492,12 +591,12 @@ impl Client {
         }
         for packet in packets {
             let len = packet.payload.len() as u64;
-            if let Some(mut s) = self.pc.rtp_sender(sender) {
-                if s.write_rtp(now, packet).is_ok() {
-                    self.counters.packets.fetch_add(1, Ordering::Relaxed);
-                    self.counters.video_packets.fetch_add(1, Ordering::Relaxed);
-                    self.counters.bytes.fetch_add(len, Ordering::Relaxed);
-                }
+            if let Some(mut s) = self.pc.rtp_sender(sender)
+                && s.write_rtp(now, packet).is_ok()
+            {
+                self.counters.packets.fetch_add(1, Ordering::Relaxed);
+                self.counters.video_packets.fetch_add(1, Ordering::Relaxed);
+                self.counters.bytes.fetch_add(len, Ordering::Relaxed);
             }
         }
     }
@@ -525,12 +624,12 @@ impl Client {
             header,
             payload: Bytes::from_static(&[0xfc; 80]),
         };
-        if let Some(mut s) = self.pc.rtp_sender(sender) {
-            if s.write_rtp(now, packet).is_ok() {
-                self.counters.packets.fetch_add(1, Ordering::Relaxed);
-                self.counters.audio_packets.fetch_add(1, Ordering::Relaxed);
-                self.counters.bytes.fetch_add(80, Ordering::Relaxed);
-            }
+        if let Some(mut s) = self.pc.rtp_sender(sender)
+            && s.write_rtp(now, packet).is_ok()
+        {
+            self.counters.packets.fetch_add(1, Ordering::Relaxed);
+            self.counters.audio_packets.fetch_add(1, Ordering::Relaxed);
+            self.counters.bytes.fetch_add(80, Ordering::Relaxed);
         }
     }
 }

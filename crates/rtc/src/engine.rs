@@ -189,10 +189,13 @@ impl Shared {
             let port = if config.udp_port == 0 {
                 0
             } else {
-                config.udp_port.checked_add(index as u16).ok_or_else(|| RtcError::Bind {
-                    addr: SocketAddr::new(config.bind_ip, config.udp_port),
-                    source: std::io::Error::other("port range overflows"),
-                })?
+                config
+                    .udp_port
+                    .checked_add(index as u16)
+                    .ok_or_else(|| RtcError::Bind {
+                        addr: SocketAddr::new(config.bind_ip, config.udp_port),
+                        source: std::io::Error::other("port range overflows"),
+                    })?
             };
             let mut sockets = Vec::new();
             let mut chosen_port = port;
@@ -418,7 +421,12 @@ impl Shared {
         }
         for handle in &self.workers {
             let (tx, rx) = oneshot::channel();
-            if handle.control.send(Command::Shutdown { reply: tx }).await.is_ok() {
+            if handle
+                .control
+                .send(Command::Shutdown { reply: tx })
+                .await
+                .is_ok()
+            {
                 let _ = rx.await;
             }
         }

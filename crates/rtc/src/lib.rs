@@ -16,13 +16,13 @@
 
 mod api;
 mod engine;
+mod error;
 mod peer;
 mod publisher;
 mod sdpfrag;
 mod stun;
 mod subscriber;
 mod worker;
-mod error;
 
 pub use api::{
     Answer, IceServer, LayerStats, PatchOutcome, PublisherStats, RtcConfig, RtcEngine, RtcEvent,

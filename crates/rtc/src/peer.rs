@@ -16,8 +16,7 @@ use rtc::peer_connection::transport::{RTCDtlsRole, RTCIceServer};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability,
-    RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -39,8 +38,9 @@ pub(crate) enum PeerRole {
 /// Options for one peer connection.
 pub(crate) struct PeerOptions<'a> {
     pub ice_servers: &'a [IceServer],
-    pub ufrag: String,
-    pub pwd: String,
+    /// Fixed ICE credentials (the server routes STUN by ufrag); `None` lets webrtc-rs pick
+    /// them, and pick new ones on an ICE restart.
+    pub credentials: Option<(String, String)>,
     /// The server answers (DTLS server role); a client offers.
     pub answering: bool,
     pub role: PeerRole,
@@ -147,14 +147,15 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
     let mut engine = media_engine()?;
     let registry = Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default());
     let registry = register_default_interceptors(registry, &mut engine)?;
-    let mut settings = SettingEngineBuilder::new()
-        .with_ice_credentials(options.ufrag, options.pwd)
-        .with_include_loopback_candidate(true)
-        .with_ice_timeouts(
-            Some(Duration::from_secs(4)),
-            Some(Duration::from_secs(10)),
-            Some(Duration::from_secs(2)),
-        );
+    let mut settings = SettingEngineBuilder::new().with_include_loopback_candidate(true);
+    if let Some((ufrag, pwd)) = options.credentials {
+        settings = settings.with_ice_credentials(ufrag, pwd);
+    }
+    settings = settings.with_ice_timeouts(
+        Some(Duration::from_secs(4)),
+        Some(Duration::from_secs(10)),
+        Some(Duration::from_secs(2)),
+    );
     if options.answering {
         settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
     }

@@ -77,7 +77,11 @@ impl Publisher {
         self.live
     }
 
-    pub(crate) fn handle_track_open(&mut self, pc: &mut RTCPeerConnection, init: &RTCTrackEventInit) {
+    pub(crate) fn handle_track_open(
+        &mut self,
+        pc: &mut RTCPeerConnection,
+        init: &RTCTrackEventInit,
+    ) {
         self.receivers
             .insert(init.track_id.clone(), init.receiver_id);
         if init.ssrc != 0 {
@@ -198,7 +202,12 @@ impl Publisher {
 
     /// Asks the publisher for a keyframe of `layer` (or of the nearest layer it sends), at most
     /// once per layer and interval.
-    pub(crate) fn request_keyframe(&mut self, pc: &mut RTCPeerConnection, layer: Layer, now: Instant) {
+    pub(crate) fn request_keyframe(
+        &mut self,
+        pc: &mut RTCPeerConnection,
+        layer: Layer,
+        now: Instant,
+    ) {
         let available = self.available_layers(now);
         let layer = if available.contains(layer) {
             layer
@@ -228,7 +237,12 @@ impl Publisher {
         }
     }
 
-    pub(crate) fn stats(&self, session: &SessionId, connected: Duration, now: Instant) -> PublisherStats {
+    pub(crate) fn stats(
+        &self,
+        session: &SessionId,
+        connected: Duration,
+        now: Instant,
+    ) -> PublisherStats {
         let mut tracks = Vec::new();
         let layer_stats = |layer: Layer, state: &LayerState| LayerStats {
             layer: layer.rid(),

@@ -30,7 +30,8 @@ pub(crate) fn parse(body: &str) -> Result<SdpFrag, String> {
             if v.split_whitespace().count() < 8 {
                 return Err(format!("malformed candidate line: {line}"));
             }
-            frag.candidates.push((mid.clone(), format!("candidate:{v}")));
+            frag.candidates
+                .push((mid.clone(), format!("candidate:{v}")));
         } else if line == "a=end-of-candidates" {
             frag.end_of_candidates = true;
         } else if !(line.starts_with("a=") || line.starts_with("m=") || line.starts_with("c=")) {
@@ -102,7 +103,11 @@ mod tests {
         assert_eq!(frag.pwd.as_deref(), Some("P2uYro0UCOQ4zxjKXaWCBui1"));
         assert_eq!(frag.candidates.len(), 1);
         assert_eq!(frag.candidates[0].0.as_deref(), Some("0"));
-        assert!(frag.candidates[0].1.starts_with("candidate:1387637174 1 udp"));
+        assert!(
+            frag.candidates[0]
+                .1
+                .starts_with("candidate:1387637174 1 udp")
+        );
         assert!(frag.end_of_candidates);
     }
 

@@ -35,7 +35,10 @@ async fn viewers_receive_their_layer_across_workers() {
         assert_eq!(full.counters.last_width.load(Ordering::Relaxed), 1280);
         assert_eq!(mid.counters.last_width.load(Ordering::Relaxed), 640);
         assert_eq!(low.counters.last_width.load(Ordering::Relaxed), 320);
-        assert!(eventually(WAIT, || get(&full.counters.audio_packets) > 20).await, "audio arrives");
+        assert!(
+            eventually(WAIT, || get(&full.counters.audio_packets) > 20).await,
+            "audio arrives"
+        );
         assert_eq!(
             events.try_recv().ok(),
             Some(RtcEvent::Live {
@@ -94,7 +97,9 @@ async fn viewer_joining_before_publisher_gets_media_and_survives_restart() {
         let packets_before = get(&viewer.counters.video_packets);
         let second = publish(&engine, "early", false).await;
         assert!(
-            eventually(WAIT, || get(&viewer.counters.video_packets) > packets_before + 100).await,
+            eventually(WAIT, || get(&viewer.counters.video_packets)
+                > packets_before + 100)
+            .await,
             "the same viewer session resumes with the new publisher"
         );
         assert_eq!(
@@ -126,7 +131,10 @@ async fn second_publisher_is_refused_and_first_keeps_flowing() {
             .publish("busy", &intruder.offer_sdp().expect("offer"))
             .await
             .expect_err("second publisher refused");
-        assert!(matches!(err, greenroom_rtc::RtcError::StreamBusy { .. }), "{err}");
+        assert!(
+            matches!(err, greenroom_rtc::RtcError::StreamBusy { .. }),
+            "{err}"
+        );
 
         let before = get(&viewer.counters.video_packets);
         assert!(eventually(WAIT, || get(&viewer.counters.video_packets) > before + 50).await);
@@ -143,13 +151,19 @@ async fn pinned_viewer_switches_layer_at_a_keyframe() {
         let engine = engine(1).await;
         let publisher = publish(&engine, "pin", true).await;
         let viewer = watch(&engine, "pin", Some(Layer::Low)).await;
-        assert!(eventually(WAIT, || viewer.counters.last_width.load(Ordering::Relaxed) == 320).await);
+        assert!(
+            eventually(WAIT, || viewer.counters.last_width.load(Ordering::Relaxed)
+                == 320)
+            .await
+        );
         engine
             .set_max_layer("pin", &viewer.session, Layer::High)
             .await
             .expect("layer change");
         assert!(
-            eventually(WAIT, || viewer.counters.last_width.load(Ordering::Relaxed) == 1280).await,
+            eventually(WAIT, || viewer.counters.last_width.load(Ordering::Relaxed)
+                == 1280)
+            .await,
             "the viewer moves up"
         );
         assert_eq!(
@@ -168,15 +182,72 @@ async fn pinned_viewer_switches_layer_at_a_keyframe() {
 #[tokio::test(flavor = "current_thread")]
 async fn malformed_and_unknown_requests_are_rejected() {
     let engine = engine(1).await;
-    let err = engine.publish("x", "this is not sdp").await.expect_err("garbage refused");
-    assert!(matches!(err, greenroom_rtc::RtcError::InvalidSdp(_)), "{err}");
+    let err = engine
+        .publish("x", "this is not sdp")
+        .await
+        .expect_err("garbage refused");
+    assert!(
+        matches!(err, greenroom_rtc::RtcError::InvalidSdp(_)),
+        "{err}"
+    );
     let err = engine
         .close_session("x", &greenroom_rtc::SessionId("nope".into()))
         .await
         .expect_err("unknown session");
-    assert!(matches!(err, greenroom_rtc::RtcError::SessionNotFound { .. }), "{err}");
+    assert!(
+        matches!(err, greenroom_rtc::RtcError::SessionNotFound { .. }),
+        "{err}"
+    );
     // The stream is free again after a refused offer.
     let stats = engine.stream_stats("x").await;
     assert!(!stats.live);
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ice_restart_by_patch_keeps_the_session() {
+    local(async {
+        let engine = engine(1).await;
+        let publisher = publish(&engine, "restart", false).await;
+        let viewer = watch(&engine, "restart", None).await;
+        assert!(eventually(WAIT, || get(&viewer.counters.video_packets) > 50).await);
+
+        let fragment = viewer
+            .control
+            .restart_ice()
+            .await
+            .expect("client restarts ICE");
+        let err = engine
+            .patch("restart", &viewer.session, Some("\"stale\""), &fragment)
+            .await
+            .expect_err("a stale ETag is refused");
+        assert!(
+            matches!(err, greenroom_rtc::RtcError::PreconditionFailed { .. }),
+            "{err}"
+        );
+        let outcome = engine
+            .patch("restart", &viewer.session, Some("*"), &fragment)
+            .await
+            .expect("restart accepted");
+        let greenroom_rtc::PatchOutcome::Restarted { sdpfrag, .. } = outcome else {
+            panic!("new credentials must restart ICE, got {outcome:?}");
+        };
+        assert!(sdpfrag.contains("a=ice-ufrag:"), "{sdpfrag}");
+        assert!(sdpfrag.contains("a=candidate:"), "{sdpfrag}");
+        viewer
+            .control
+            .apply_restart_answer(&sdpfrag)
+            .await
+            .expect("answer fragment applies");
+        let before = get(&viewer.counters.video_packets);
+        assert!(
+            eventually(WAIT, || get(&viewer.counters.video_packets) > before + 100).await,
+            "media keeps flowing after the restart"
+        );
+        assert!(viewer.counters.connected.load(Ordering::Relaxed));
+        publisher.stop().await;
+        viewer.stop().await;
+        engine.shutdown().await;
+    })
+    .await;
 }

@@ -21,6 +21,8 @@ pub mod config;
 pub mod pages;
 pub mod serve;
 
+use std::io::IsTerminal;
+
 use thiserror::Error;
 use tracing_subscriber::EnvFilter;
 
@@ -61,6 +63,7 @@ pub fn run(cli: Cli) -> Result<(), RunError> {
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::new(&config.log))
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
                 .init();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -36,6 +36,7 @@ pub async fn engine(workers: usize) -> RtcEngine {
 pub struct Running {
     pub session: SessionId,
     pub counters: Arc<ClientCounters>,
+    pub control: greenroom_rtc::client::ClientControl,
     stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -73,11 +74,13 @@ pub async fn watch(engine: &RtcEngine, stream: &str, max_layer: Option<Layer>) -
 
 fn start(client: Client, session: SessionId) -> Running {
     let counters = client.counters();
+    let control = client.control();
     let (stop, rx) = watch::channel(false);
     let task = tokio::task::spawn_local(client.run(rx));
     Running {
         session,
         counters,
+        control,
         stop,
         task,
     }

@@ -1,0 +1,134 @@
+//! The media path: a publisher's RTP to every viewer's forwarder, keyframe requests back.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::{Command, MediaPacket, Peer, Role, State};
+use crate::engine::NO_WORKER;
+use greenroom_sfu::{Layer, LayerSet};
+
+impl State {
+    /// Returns true when this packet made the stream live.
+    pub(super) fn handle_publisher_rtp(
+        &mut self,
+        key: u64,
+        track_id: &str,
+        packet: rtc::rtp::Packet,
+        now: Instant,
+    ) -> bool {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return false;
+        };
+        let Role::Publisher(publisher) = &mut peer.role else {
+            return false;
+        };
+        let Some((media, became_live)) =
+            publisher.handle_rtp(&mut peer.pc, &peer.route.stream, track_id, packet, now)
+        else {
+            return false;
+        };
+        let media = Arc::new(media);
+        let mask = peer.route.subscriber_workers.load(Ordering::Acquire);
+        for (worker, tx) in self.medias.iter().enumerate() {
+            if worker != self.index && mask & (1 << worker) != 0 {
+                // A full queue means that worker is overloaded: dropping is what a congested
+                // link would do, and the viewers' NACK/PLI machinery recovers.
+                let _ = tx.try_send(media.clone());
+            }
+        }
+        if mask & (1 << self.index) != 0 {
+            self.deliver(&media, now);
+        }
+        became_live
+    }
+
+    /// Hands one publisher packet to every local viewer of its stream.
+    pub(super) fn deliver(&mut self, media: &MediaPacket, now: Instant) {
+        let Some(local) = self.streams.get_mut(&media.stream) else {
+            return;
+        };
+        let subscribers = std::mem::take(&mut local.subscribers);
+        let info = greenroom_sfu::PacketInfo::parse(
+            media.codec,
+            media.layer,
+            media.sequence_number,
+            media.timestamp,
+            media.marker,
+            &media.payload,
+        );
+        let mut wanted = LayerSet::new();
+        for key in &subscribers {
+            let Some(peer) = self.peers.get_mut(key) else {
+                continue;
+            };
+            let Role::Subscriber(sub) = &mut peer.role else {
+                continue;
+            };
+            if !peer.connected {
+                continue;
+            }
+            let (written, wants) = sub.forward(&mut peer.pc, media, &info, now);
+            if let Some(layer) = wants {
+                wanted.insert(layer);
+            }
+            if written {
+                self.flush(*key);
+            }
+        }
+        if let Some(local) = self.streams.get_mut(&media.stream) {
+            local.subscribers = subscribers;
+        }
+        for layer in wanted.iter() {
+            self.request_keyframe(&media.stream, layer, now);
+        }
+    }
+
+    pub(super) fn handle_viewer_pli(&mut self, key: u64, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Role::Subscriber(sub) = &mut peer.role else {
+            return;
+        };
+        let layer = sub.handle_keyframe_request();
+        let stream = peer.route.stream.clone();
+        if let Some(layer) = layer {
+            self.request_keyframe(&stream, layer, now);
+        }
+    }
+
+    pub(super) fn request_keyframe(&mut self, stream: &Arc<str>, layer: Layer, now: Instant) {
+        let worker = self
+            .directory
+            .route(stream)
+            .publisher_worker
+            .load(Ordering::Acquire);
+        if worker == NO_WORKER {
+            return;
+        }
+        if worker == self.index {
+            self.handle_keyframe_request(stream, layer, now);
+        } else if let Some(tx) = self.controls.get(worker) {
+            let _ = tx.try_send(Command::KeyframeRequest {
+                stream: stream.clone(),
+                layer,
+            });
+        }
+    }
+
+    pub(super) fn handle_keyframe_request(&mut self, stream: &str, layer: Layer, now: Instant) {
+        let Some(key) = self.streams.get(stream).and_then(|l| l.publisher) else {
+            return;
+        };
+        if let Some(Peer {
+            role: Role::Publisher(publisher),
+            pc,
+            ..
+        }) = self.peers.get_mut(&key)
+        {
+            publisher.request_keyframe(pc, layer, now);
+        }
+        self.flush(key);
+    }
+}

@@ -1,0 +1,591 @@
+//! A worker: one OS thread with a current-thread runtime that owns UDP sockets and the peer
+//! connections bound to them.
+//!
+//! The loop waits for whichever comes first: a datagram, a control command, a media packet
+//! from another worker, or the earliest peer deadline. Every input is handed to the sans-IO peer
+//! connection, then the peer is drained (datagrams out, events, inbound RTP/RTCP). A publisher's
+//! RTP is forwarded to local viewers right there and posted once to every other worker that
+//! hosts viewers of the stream.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::engine::{Directory, NO_WORKER, StreamRoute};
+use crate::peer::{self};
+use crate::publisher::Publisher;
+use crate::stun;
+use crate::subscriber::Subscriber;
+use crate::{
+    Answer, IceServer, PatchOutcome, PublisherStats, RtcError, RtcEvent, SessionId,
+    SubscribeOptions, ViewerStats,
+};
+use greenroom_media::Codec;
+use greenroom_sfu::{Layer, LayerSet, TrackKind};
+
+/// How long a peer may stay without a connection before it is dropped.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
+/// Datagrams read per wake-up before the loop looks at its other inputs.
+const RECV_BATCH: usize = 64;
+
+/// One RTP packet of a publisher, as every forwarder sees it.
+#[derive(Debug)]
+pub(crate) struct MediaPacket {
+    pub stream: Arc<str>,
+    pub epoch: u64,
+    pub kind: TrackKind,
+    pub codec: Codec,
+    pub layer: Layer,
+    /// Layers the publisher is sending right now.
+    pub available: LayerSet,
+    pub sequence_number: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: Bytes,
+}
+
+/// A worker's share of a stream's statistics.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStats {
+    pub live: bool,
+    pub publisher: Option<PublisherStats>,
+    pub viewers: Vec<ViewerStats>,
+}
+
+pub(crate) enum Command {
+    Publish {
+        session: SessionId,
+        route: Arc<StreamRoute>,
+        offer: String,
+        reply: oneshot::Sender<Result<Answer, RtcError>>,
+    },
+    Subscribe {
+        session: SessionId,
+        route: Arc<StreamRoute>,
+        offer: String,
+        options: SubscribeOptions,
+        reply: oneshot::Sender<Result<Answer, RtcError>>,
+    },
+    Patch {
+        session: SessionId,
+        if_match: Option<String>,
+        frag: String,
+        reply: oneshot::Sender<Result<PatchOutcome, RtcError>>,
+    },
+    Close {
+        session: SessionId,
+        reply: oneshot::Sender<Result<(), RtcError>>,
+    },
+    SetMaxLayer {
+        session: SessionId,
+        layer: Layer,
+        reply: oneshot::Sender<Result<(), RtcError>>,
+    },
+    Stats {
+        stream: Arc<str>,
+        reply: oneshot::Sender<WorkerStats>,
+    },
+    /// A viewer on another worker needs a keyframe of this layer.
+    KeyframeRequest {
+        stream: Arc<str>,
+        layer: Layer,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+// One role per peer, stored in place and never moved per packet: size differences are fine.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Role {
+    Publisher(Publisher),
+    Subscriber(Subscriber),
+}
+
+mod media;
+mod net;
+mod session;
+
+use net::Net;
+pub(crate) use session::sdp_attribute;
+
+pub(crate) struct Peer {
+    pub session: SessionId,
+    pub route: Arc<StreamRoute>,
+    pub pc: RTCPeerConnection,
+    pub ufrag: String,
+    pub etag: String,
+    pub created: Instant,
+    pub connected: bool,
+    pub next_timeout: Option<Instant>,
+    pub addrs: Vec<(usize, SocketAddr)>,
+    pub role: Role,
+    pub remove: bool,
+}
+
+/// Viewers and publisher of one stream on this worker.
+#[derive(Default)]
+struct LocalStream {
+    publisher: Option<u64>,
+    subscribers: Vec<u64>,
+}
+
+pub(crate) struct Worker {
+    index: usize,
+    sockets: Vec<std::net::UdpSocket>,
+    advertise: Vec<IpAddr>,
+    ice_servers: Vec<IceServer>,
+    directory: Arc<Directory>,
+    events: broadcast::Sender<RtcEvent>,
+    controls: Vec<mpsc::Sender<Command>>,
+    medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+}
+
+/// The running state of a worker (built inside its thread).
+struct State {
+    index: usize,
+    net: Net,
+    advertise: Vec<IpAddr>,
+    ice_servers: Vec<IceServer>,
+    directory: Arc<Directory>,
+    events: broadcast::Sender<RtcEvent>,
+    controls: Vec<mpsc::Sender<Command>>,
+    medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+    peers: HashMap<u64, Peer>,
+    by_ufrag: HashMap<String, u64>,
+    by_addr: HashMap<(usize, SocketAddr), u64>,
+    by_session: HashMap<SessionId, u64>,
+    streams: HashMap<Arc<str>, LocalStream>,
+    next_key: u64,
+    inbox: Vec<TaggedRTCMessage>,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        index: usize,
+        sockets: Vec<std::net::UdpSocket>,
+        advertise: Vec<IpAddr>,
+        ice_servers: Vec<IceServer>,
+        directory: Arc<Directory>,
+        events: broadcast::Sender<RtcEvent>,
+        controls: Vec<mpsc::Sender<Command>>,
+        medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+    ) -> Self {
+        Worker {
+            index,
+            sockets,
+            advertise,
+            ice_servers,
+            directory,
+            events,
+            controls,
+            medias,
+        }
+    }
+
+    /// The worker thread's body.
+    pub(crate) fn run(
+        self,
+        control: mpsc::Receiver<Command>,
+        media: mpsc::Receiver<Arc<MediaPacket>>,
+    ) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(error) => {
+                tracing::error!(%error, worker = self.index, "cannot start worker runtime");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let mut sockets = Vec::with_capacity(self.sockets.len());
+            let mut local_addrs = Vec::with_capacity(self.sockets.len());
+            for socket in self.sockets {
+                let addr = match socket.local_addr() {
+                    Ok(addr) => addr,
+                    Err(error) => {
+                        tracing::error!(%error, "worker socket has no address");
+                        return;
+                    }
+                };
+                match UdpSocket::from_std(socket) {
+                    Ok(s) => {
+                        sockets.push(s);
+                        local_addrs.push(addr);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "cannot register worker socket");
+                        return;
+                    }
+                }
+            }
+            let mut state = State {
+                index: self.index,
+                net: Net {
+                    sockets,
+                    local_addrs,
+                },
+                advertise: self.advertise,
+                ice_servers: self.ice_servers,
+                directory: self.directory,
+                events: self.events,
+                controls: self.controls,
+                medias: self.medias,
+                peers: HashMap::new(),
+                by_ufrag: HashMap::new(),
+                by_addr: HashMap::new(),
+                by_session: HashMap::new(),
+                streams: HashMap::new(),
+                next_key: 1,
+                inbox: Vec::new(),
+            };
+            state.run(control, media).await;
+        });
+    }
+}
+
+impl State {
+    async fn run(
+        &mut self,
+        mut control: mpsc::Receiver<Command>,
+        mut media: mpsc::Receiver<Arc<MediaPacket>>,
+    ) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = self
+                .peers
+                .values()
+                .filter_map(|p| p.next_timeout)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let sleep = tokio::time::sleep_until(deadline.into());
+            tokio::select! {
+                biased;
+                cmd = control.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        self.close_all();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.handle_command(cmd),
+                    None => {
+                        self.close_all();
+                        return;
+                    }
+                },
+                received = self.net.recv_any(&mut buf) => {
+                    if let Some((socket, len, from)) = received {
+                        let now = Instant::now();
+                        self.handle_datagram(socket, from, &buf[..len], now);
+                        // Drain what else is queued on the sockets before looking elsewhere.
+                        for _ in 0..RECV_BATCH {
+                            let Some((socket, len, from)) = self.net.try_recv_any(&mut buf) else {
+                                break;
+                            };
+                            self.handle_datagram(socket, from, &buf[..len], Instant::now());
+                        }
+                    }
+                }
+                packet = media.recv() => {
+                    if let Some(packet) = packet {
+                        let now = Instant::now();
+                        self.deliver(&packet, now);
+                        while let Ok(packet) = media.try_recv() {
+                            self.deliver(&packet, now);
+                        }
+                    }
+                }
+                _ = sleep => {}
+            }
+            self.handle_timeouts(Instant::now());
+            self.reap();
+        }
+    }
+
+    // ----- control -------------------------------------------------------------------------
+
+    fn handle_command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Publish {
+                session,
+                route,
+                offer,
+                reply,
+            } => {
+                let result = self.accept(session, route, &offer, None, now);
+                let _ = reply.send(result);
+            }
+            Command::Subscribe {
+                session,
+                route,
+                offer,
+                options,
+                reply,
+            } => {
+                let result = self.accept(session, route, &offer, Some(options), now);
+                let _ = reply.send(result);
+            }
+            Command::Patch {
+                session,
+                if_match,
+                frag,
+                reply,
+            } => {
+                let _ = reply.send(self.patch(&session, if_match.as_deref(), &frag, now));
+            }
+            Command::Close { session, reply } => {
+                let result = match self.by_session.get(&session).copied() {
+                    Some(key) => {
+                        self.remove_peer(key, "closed by request");
+                        Ok(())
+                    }
+                    None => Err(RtcError::SessionNotFound { session: session.0 }),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SetMaxLayer {
+                session,
+                layer,
+                reply,
+            } => {
+                let result = match self
+                    .by_session
+                    .get(&session)
+                    .and_then(|k| self.peers.get_mut(k))
+                {
+                    Some(Peer {
+                        role: Role::Subscriber(sub),
+                        ..
+                    }) => {
+                        sub.set_max_layer(layer);
+                        Ok(())
+                    }
+                    _ => Err(RtcError::SessionNotFound { session: session.0 }),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Stats { stream, reply } => {
+                let _ = reply.send(self.stats(&stream, now));
+            }
+            Command::KeyframeRequest { stream, layer } => {
+                self.handle_keyframe_request(&stream, layer, now);
+            }
+            Command::Shutdown { reply } => {
+                self.close_all();
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    // ----- network -------------------------------------------------------------------------
+
+    fn handle_datagram(&mut self, socket: usize, from: SocketAddr, data: &[u8], now: Instant) {
+        tracing::trace!(%from, len = data.len(), stun = stun::is_stun(data), ufrag = ?stun::local_ufrag(data), "datagram");
+        let key = match self.by_addr.get(&(socket, from)) {
+            Some(key) => *key,
+            None => {
+                let Some(key) = stun::local_ufrag(data).and_then(|u| self.by_ufrag.get(u)) else {
+                    return;
+                };
+                let key = *key;
+                self.by_addr.insert((socket, from), key);
+                if let Some(peer) = self.peers.get_mut(&key) {
+                    peer.addrs.push((socket, from));
+                }
+                key
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            self.by_addr.remove(&(socket, from));
+            return;
+        };
+        let result = peer.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.net.local_addrs[socket],
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(data),
+        });
+        if let Err(error) = result {
+            tracing::trace!(session = %peer.session, %error, "datagram rejected");
+        }
+        self.drive(key, now);
+    }
+
+    /// Flushes a peer's outgoing datagrams only (the cheap path after forwarding a packet).
+    fn flush(&mut self, key: u64) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        self.net.send_pending(&mut peer.pc);
+        peer.next_timeout = peer.pc.poll_timeout();
+    }
+
+    /// Drains a peer: datagrams out, events, inbound messages; then acts on the messages.
+    fn drive(&mut self, key: u64, now: Instant) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let mut live_changed = false;
+        {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                self.inbox = inbox;
+                return;
+            };
+            self.net.send_pending(&mut peer.pc);
+            while let Some(event) = peer.pc.poll_event() {
+                match event {
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                        tracing::debug!(session = %peer.session, %state, "connection state");
+                        match state {
+                            RTCPeerConnectionState::Connected => peer.connected = true,
+                            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                                peer.remove = true
+                            }
+                            _ => {}
+                        }
+                    }
+                    RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                        if let Role::Publisher(publisher) = &mut peer.role {
+                            publisher.handle_track_open(&mut peer.pc, &init);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(msg) = peer.pc.poll_read() {
+                inbox.push(msg);
+            }
+        }
+        for msg in inbox.drain(..) {
+            match msg.message {
+                RTCMessage::RtpPacket(track_id, packet) => {
+                    live_changed |= self.handle_publisher_rtp(key, &track_id, packet, msg.now);
+                }
+                RTCMessage::RtcpPacket(_, packets) if peer::is_keyframe_request(&packets) => {
+                    self.handle_viewer_pli(key, now);
+                }
+                _ => {}
+            }
+        }
+        self.inbox = inbox;
+        if let Some(peer) = self.peers.get_mut(&key) {
+            // Writes produced while handling the messages (PLIs, reports) go out now.
+            self.net.send_pending(&mut peer.pc);
+            peer.next_timeout = peer.pc.poll_timeout();
+            if live_changed {
+                let stream = peer.route.stream.to_string();
+                tracing::info!(stream = %stream, session = %peer.session, "stream is live");
+                let _ = self.events.send(RtcEvent::Live { stream });
+            }
+        }
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.next_timeout.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                if let Err(error) = peer.pc.handle_timeout(now) {
+                    tracing::debug!(session = %peer.session, %error, "timeout handling failed");
+                }
+                if !peer.connected && now.duration_since(peer.created) > CONNECT_DEADLINE {
+                    peer.remove = true;
+                }
+            }
+            self.drive(key, now);
+        }
+    }
+
+    // ----- teardown ------------------------------------------------------------------------
+
+    fn reap(&mut self) {
+        let doomed: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.remove)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in doomed {
+            self.remove_peer(key, "connection closed or failed");
+        }
+    }
+
+    fn remove_peer(&mut self, key: u64, why: &str) {
+        let Some(mut peer) = self.peers.remove(&key) else {
+            return;
+        };
+        let _ = peer.pc.close();
+        self.net.send_pending(&mut peer.pc);
+        self.by_ufrag.remove(&peer.ufrag);
+        self.by_session.remove(&peer.session);
+        for addr in &peer.addrs {
+            self.by_addr.remove(addr);
+        }
+        self.directory.remove_session(&peer.session);
+        let stream = peer.route.stream.clone();
+        let mut went_idle = false;
+        if let Some(local) = self.streams.get_mut(&stream) {
+            match &peer.role {
+                Role::Publisher(publisher) => {
+                    if local.publisher == Some(key) {
+                        local.publisher = None;
+                        let _ = peer.route.publisher_worker.compare_exchange(
+                            self.index,
+                            NO_WORKER,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        went_idle = true;
+                        let _ = publisher;
+                    }
+                }
+                Role::Subscriber(_) => {
+                    local.subscribers.retain(|k| *k != key);
+                    if local.subscribers.is_empty() {
+                        peer.route
+                            .subscriber_workers
+                            .fetch_and(!(1 << self.index), Ordering::AcqRel);
+                    }
+                }
+            }
+            if local.publisher.is_none() && local.subscribers.is_empty() {
+                self.streams.remove(&stream);
+            }
+        }
+        tracing::info!(stream = %stream, session = %peer.session, why, "session ended");
+        if went_idle {
+            let _ = self.events.send(RtcEvent::Idle {
+                stream: stream.to_string(),
+            });
+        }
+    }
+
+    fn close_all(&mut self) {
+        let keys: Vec<u64> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.remove_peer(key, "server shutting down");
+        }
+    }
+}

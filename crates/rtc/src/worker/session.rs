@@ -1,0 +1,330 @@
+//! Negotiation: new WHIP/WHEP sessions, PATCH (trickle ICE and ICE restart), statistics.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+
+use super::{Peer, Role, State, WorkerStats};
+use crate::engine::StreamRoute;
+use crate::peer::{self, PeerOptions, PeerRole};
+use crate::publisher::Publisher;
+use crate::sdpfrag;
+use crate::subscriber::Subscriber;
+use crate::{Answer, PatchOutcome, RtcError, SessionId, SubscribeOptions};
+use greenroom_sfu::Layer;
+
+impl State {
+    /// Negotiates a new session: `options` is `None` for a publisher.
+    pub(super) fn accept(
+        &mut self,
+        session: SessionId,
+        route: Arc<StreamRoute>,
+        offer: &str,
+        options: Option<SubscribeOptions>,
+        now: Instant,
+    ) -> Result<Answer, RtcError> {
+        let offer = RTCSessionDescription::offer(offer.to_owned())
+            .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
+        check_offer(&offer.sdp, options.is_some())?;
+        let (ufrag, pwd) = peer::ice_credentials();
+        let role = if options.is_some() {
+            PeerRole::Sender
+        } else {
+            PeerRole::Receiver
+        };
+        let mut pc = peer::build(
+            PeerOptions {
+                ice_servers: &self.ice_servers,
+                credentials: Some((ufrag.clone(), pwd)),
+                answering: true,
+                role,
+            },
+            now,
+        )
+        .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+        let mut subscriber = match &options {
+            Some(options) => Some(
+                Subscriber::add_tracks(&mut pc, options.max_layer.unwrap_or(Layer::High))
+                    .map_err(|e| RtcError::PeerConnection(e.to_string()))?,
+            ),
+            None => None,
+        };
+        pc.set_remote_description(now, offer)
+            .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
+        self.add_local_candidates(&mut pc)?;
+        let answer = pc
+            .create_answer(None)
+            .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
+        pc.set_local_description(now, answer)
+            .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+        let sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| RtcError::PeerConnection("no local description".into()))?;
+        tracing::trace!(%sdp, "local answer");
+        check_answer(&sdp)?;
+        if let Some(sub) = subscriber.as_mut() {
+            sub.bind_payload_types(&mut pc);
+        }
+        let etag = peer::random_token(16);
+        let key = self.next_key;
+        self.next_key += 1;
+        let role = match subscriber {
+            Some(sub) => Role::Subscriber(sub),
+            None => {
+                route.epoch.fetch_add(1, Ordering::AcqRel);
+                route.publisher_worker.store(self.index, Ordering::Release);
+                Role::Publisher(Publisher::new(route.epoch.load(Ordering::Acquire)))
+            }
+        };
+        let stream = route.stream.clone();
+        let local = self.streams.entry(stream.clone()).or_default();
+        match role {
+            Role::Publisher(_) => local.publisher = Some(key),
+            Role::Subscriber(_) => {
+                local.subscribers.push(key);
+                route
+                    .subscriber_workers
+                    .fetch_or(1 << self.index, Ordering::AcqRel);
+            }
+        }
+        tracing::info!(
+            stream = %stream,
+            session = %session,
+            worker = self.index,
+            kind = if matches!(role, Role::Publisher(_)) { "publisher" } else { "viewer" },
+            "session negotiated"
+        );
+        self.by_ufrag.insert(ufrag.clone(), key);
+        self.by_session.insert(session.clone(), key);
+        self.peers.insert(
+            key,
+            Peer {
+                session: session.clone(),
+                route,
+                pc,
+                ufrag,
+                etag: etag.clone(),
+                created: now,
+                connected: false,
+                next_timeout: Some(now),
+                addrs: Vec::new(),
+                role,
+                remove: false,
+            },
+        );
+        // The viewer's forwarder asks for a keyframe of its layer with the first packet it sees.
+        self.drive(key, now);
+        Ok(Answer { session, sdp, etag })
+    }
+
+    fn add_local_candidates(&self, pc: &mut RTCPeerConnection) -> Result<(), RtcError> {
+        for addr in &self.net.local_addrs {
+            let ips: Vec<IpAddr> = if addr.ip().is_unspecified() {
+                self.advertise.clone()
+            } else {
+                vec![addr.ip()]
+            };
+            for ip in ips {
+                let candidate = CandidateHostConfig {
+                    base_config: CandidateConfig {
+                        network: "udp".to_owned(),
+                        address: ip.to_string(),
+                        port: addr.port(),
+                        component: 1,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }
+                .new_candidate_host()
+                .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+                let init = RTCIceCandidate::from(&candidate)
+                    .to_json()
+                    .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+                pc.add_local_candidate(init)
+                    .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+            }
+        }
+        pc.add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+        Ok(())
+    }
+
+    pub(super) fn patch(
+        &mut self,
+        session: &SessionId,
+        if_match: Option<&str>,
+        body: &str,
+        now: Instant,
+    ) -> Result<PatchOutcome, RtcError> {
+        let key = *self
+            .by_session
+            .get(session)
+            .ok_or_else(|| RtcError::SessionNotFound {
+                session: session.0.clone(),
+            })?;
+        let frag = sdpfrag::parse(body).map_err(RtcError::InvalidSdp)?;
+        let peer = self
+            .peers
+            .get_mut(&key)
+            .ok_or_else(|| RtcError::SessionNotFound {
+                session: session.0.clone(),
+            })?;
+        let current_remote_ufrag = peer
+            .pc
+            .remote_description()
+            .and_then(|d| sdp_attribute(&d.sdp, "a=ice-ufrag:"));
+        let restart =
+            matches!((&frag.ufrag, &current_remote_ufrag), (Some(new), Some(old)) if new != old);
+        if let Some(tag) = if_match {
+            let tag = tag.trim().trim_start_matches("W/").trim_matches('"');
+            if tag != "*" && tag != peer.etag {
+                return Err(RtcError::PreconditionFailed {
+                    session: session.0.clone(),
+                });
+            }
+        }
+        let outcome = if restart {
+            let (Some(ufrag), Some(pwd)) = (&frag.ufrag, &frag.pwd) else {
+                return Err(RtcError::InvalidSdp(
+                    "ICE restart needs both a=ice-ufrag and a=ice-pwd".into(),
+                ));
+            };
+            let previous = peer
+                .pc
+                .remote_description()
+                .map(|d| d.sdp.clone())
+                .ok_or_else(|| RtcError::PeerConnection("no remote description".into()))?;
+            let offer =
+                RTCSessionDescription::offer(sdpfrag::replace_credentials(&previous, ufrag, pwd))
+                    .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
+            peer.pc
+                .set_remote_description(now, offer)
+                .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
+            let answer = peer
+                .pc
+                .create_answer(None)
+                .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+            peer.pc
+                .set_local_description(now, answer)
+                .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
+            let local = peer
+                .pc
+                .local_description()
+                .map(|d| d.sdp)
+                .ok_or_else(|| RtcError::PeerConnection("no local description".into()))?;
+            peer.etag = peer::random_token(16);
+            if let Some(new_ufrag) = sdp_attribute(&local, "a=ice-ufrag:")
+                && new_ufrag != peer.ufrag
+            {
+                self.by_ufrag.remove(&peer.ufrag);
+                peer.ufrag = new_ufrag.clone();
+                self.by_ufrag.insert(new_ufrag, key);
+            }
+            tracing::info!(session = %session, "ICE restarted");
+            PatchOutcome::Restarted {
+                sdpfrag: sdpfrag::answer_fragment(&local),
+                etag: peer.etag.clone(),
+            }
+        } else {
+            PatchOutcome::Trickled {
+                etag: peer.etag.clone(),
+            }
+        };
+        let peer = self
+            .peers
+            .get_mut(&key)
+            .ok_or_else(|| RtcError::SessionNotFound {
+                session: session.0.clone(),
+            })?;
+        for (mid, candidate) in frag.candidates {
+            let init = RTCIceCandidateInit {
+                candidate,
+                sdp_mid: mid,
+                sdp_mline_index: Some(0),
+                username_fragment: frag.ufrag.clone(),
+                ..Default::default()
+            };
+            if let Err(error) = peer.pc.add_remote_candidate(init) {
+                tracing::debug!(session = %session, %error, "remote candidate ignored");
+            }
+        }
+        self.drive(key, now);
+        Ok(outcome)
+    }
+
+    pub(super) fn stats(&self, stream: &str, now: Instant) -> WorkerStats {
+        let mut out = WorkerStats::default();
+        let Some(local) = self.streams.get(stream) else {
+            return out;
+        };
+        if let Some(peer) = local.publisher.and_then(|k| self.peers.get(&k))
+            && let Role::Publisher(publisher) = &peer.role
+        {
+            out.live = publisher.is_live();
+            out.publisher =
+                Some(publisher.stats(&peer.session, now.duration_since(peer.created), now));
+        }
+        for key in &local.subscribers {
+            if let Some(Peer {
+                role: Role::Subscriber(sub),
+                session,
+                ..
+            }) = self.peers.get(key)
+            {
+                out.viewers.push(sub.stats(session));
+            }
+        }
+        out
+    }
+}
+
+/// The first value of an SDP attribute line.
+pub(crate) fn sdp_attribute(sdp: &str, prefix: &str) -> Option<String> {
+    sdp.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(str::to_owned)
+}
+
+/// Rejects offers that cannot work before any state is created.
+fn check_offer(sdp: &str, viewer: bool) -> Result<(), RtcError> {
+    let media: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).collect();
+    if media.is_empty() {
+        return Err(RtcError::InvalidSdp(
+            "the offer has no media section".into(),
+        ));
+    }
+    if !media
+        .iter()
+        .any(|m| m.starts_with("m=audio") || m.starts_with("m=video"))
+    {
+        return Err(RtcError::UnsupportedMedia(
+            "the offer has neither audio nor video".into(),
+        ));
+    }
+    let _ = viewer;
+    Ok(())
+}
+
+/// An answer that rejects every media section means nothing can flow.
+fn check_answer(sdp: &str) -> Result<(), RtcError> {
+    let accepted = sdp
+        .lines()
+        .filter(|l| l.starts_with("m=audio") || l.starts_with("m=video"))
+        .any(|l| l.split_whitespace().nth(1).is_some_and(|port| port != "0"));
+    if accepted {
+        Ok(())
+    } else {
+        Err(RtcError::UnsupportedMedia(
+            "no offered codec is supported (greenroom takes Opus, VP8 and H.264)".into(),
+        ))
+    }
+}
