@@ -75,7 +75,7 @@ const LAYERS: [(Layer, u32, u32, u32); 3] = [
     // layer, width, height, bitrate
     (Layer::Low, 320, 180, 150_000),
     (Layer::Mid, 640, 360, 500_000),
-    (Layer::High, 1280, 720, 1_200_000),
+    (Layer::High, 1280, 720, 1_450_000),
 ];
 const FPS: u32 = 30;
 const MAX_PAYLOAD: usize = 1100;

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(pages::router())
         .route("/healthz", get(health))
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
         .merge(ingest)

@@ -123,7 +123,10 @@ pub struct FileConfig {
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
 pub const DEFAULT_DATA_DIR: &str = "./greenroom-data";
 pub const DEFAULT_RTC_UDP_PORT: u16 = 8189;
-pub const DEFAULT_LOG: &str = "info";
+/// Greenroom at info; the WebRTC stack only when something is wrong (its DTLS layer warns about
+/// every unknown TLS extension a browser offers).
+pub const DEFAULT_LOG: &str =
+    "info,rtc=warn,rtc_ice=warn,rtc_dtls=error,rtc_sctp=warn,rtc_srtp=warn,rtc_interceptor=warn";
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 const MAX_RTC_WORKERS: usize = 256;
 

@@ -40,7 +40,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(config.rtc_bind_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     assert!(config.rtc_advertise_ips.is_empty());
     assert!(config.ice_servers.is_empty());
-    assert_eq!(config.log, "info");
+    assert_eq!(config.log, DEFAULT_LOG);
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod api;
 pub mod app;
 pub mod authority;
 pub mod config;
+pub mod openapi;
 pub mod pages;
 pub mod serve;
 

@@ -155,8 +155,8 @@ async fn rust_publisher_and_viewers_through_whip_and_whep() {
             early.apply_answer(&answer).expect("answer");
             let early = spawn(early, &stop);
 
-            let mut publisher = Client::new(ClientKind::Publisher { simulcast: true }, LOOPBACK)
-                .expect("client");
+            let mut publisher =
+                Client::new(ClientKind::Publisher { simulcast: true }, LOOPBACK).expect("client");
             let (whip_session, answer) = post_sdp(
                 &http,
                 &format!("{base}/whip/{id}"),
