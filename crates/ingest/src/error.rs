@@ -72,7 +72,8 @@ impl IngestError {
                 RtcError::InvalidSdp(_) => StatusCode::BAD_REQUEST,
                 RtcError::UnsupportedMedia(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 RtcError::StreamBusy { .. } => StatusCode::CONFLICT,
-                RtcError::SessionNotFound { .. } => StatusCode::NOT_FOUND,
+                // An RTMP/RTSP session has no WHIP/WHEP resource.
+                RtcError::SessionNotFound { .. } | RtcError::NotWebRtc => StatusCode::NOT_FOUND,
                 RtcError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
                 RtcError::Closed => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,7 +99,7 @@ impl IngestError {
                 RtcError::InvalidSdp(_) => "invalid_sdp",
                 RtcError::UnsupportedMedia(_) => "unsupported_media",
                 RtcError::StreamBusy { .. } => "stream_busy",
-                RtcError::SessionNotFound { .. } => "session_not_found",
+                RtcError::SessionNotFound { .. } | RtcError::NotWebRtc => "session_not_found",
                 RtcError::PreconditionFailed { .. } => "precondition_failed",
                 RtcError::Closed => "unavailable",
                 _ => "internal",

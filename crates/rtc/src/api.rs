@@ -156,6 +156,12 @@ impl RtcEngine {
         self.inner.publish(stream, offer_sdp).await
     }
 
+    /// Takes the stream's publisher slot for a source that is not a WebRTC peer (RTMP, RTSP):
+    /// `StreamBusy` if the stream already has a publisher. Dropping the handle frees it.
+    pub fn publish_local(&self, stream: &str) -> Result<crate::LocalPublisher, RtcError> {
+        self.inner.publish_local(stream)
+    }
+
     /// Accepts a viewer's recvonly SDP offer for `stream` (WHEP). The stream need not be live.
     pub async fn subscribe(
         &self,

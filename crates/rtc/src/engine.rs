@@ -21,6 +21,8 @@ use greenroom_sfu::Layer;
 
 /// No worker hosts the stream's publisher.
 pub(crate) const NO_WORKER: usize = usize::MAX;
+/// The stream's publisher is a [`crate::LocalPublisher`] (RTMP, RTSP), not on a worker.
+pub(crate) const LOCAL_PUBLISHER: usize = usize::MAX - 1;
 
 /// Routing facts about one stream shared by the workers.
 #[derive(Debug)]
@@ -53,6 +55,8 @@ struct DirectoryInner {
     routes: HashMap<Arc<str>, Arc<StreamRoute>>,
     /// Stream -> its publisher session (reserved before negotiation completes).
     publishers: HashMap<Arc<str>, SessionId>,
+    /// Streams whose publisher is local (RTMP, RTSP).
+    locals: HashMap<Arc<str>, crate::local::LocalEntry>,
 }
 
 impl Directory {
@@ -118,6 +122,55 @@ impl Directory {
         route
     }
 
+    /// Where a viewer's keyframe request for a local publisher goes.
+    pub(crate) fn local_keyframe_request(&self, stream: &str, layer: Layer) {
+        if let Some(entry) = self.lock().locals.get(stream) {
+            let _ = entry.keyframes.try_send(layer);
+        }
+    }
+
+    fn local_stats(&self, stream: &str) -> Option<(bool, crate::PublisherStats)> {
+        let inner = self.lock();
+        let entry = inner.locals.get(stream)?;
+        let stats = entry
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        stats
+    }
+
+    fn close_local(&self, session: &SessionId) -> bool {
+        let inner = self.lock();
+        match inner.locals.values().find(|e| &e.session == session) {
+            Some(entry) => {
+                let _ = entry.close.send(true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets a local publisher (its handle was dropped).
+    pub(crate) fn remove_local(&self, route: &StreamRoute, session: &SessionId) {
+        let _ = route.publisher_worker.compare_exchange(
+            LOCAL_PUBLISHER,
+            NO_WORKER,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        let mut inner = self.lock();
+        if inner
+            .locals
+            .get(&route.stream)
+            .is_some_and(|e| &e.session == session)
+        {
+            inner.locals.remove(&route.stream);
+        }
+        drop(inner);
+        self.remove_session(session);
+    }
+
     /// Forgets a session; for a publisher, frees the stream for the next one.
     pub(crate) fn remove_session(&self, session: &SessionId) -> Option<SessionEntry> {
         let mut inner = self.lock();
@@ -160,6 +213,7 @@ pub(crate) struct Shared {
     ice_servers: Vec<IceServer>,
     events: broadcast::Sender<RtcEvent>,
     directory: Arc<Directory>,
+    medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
     next_worker: AtomicUsize,
     closed: AtomicBool,
 }
@@ -246,6 +300,7 @@ impl Shared {
             ice_servers: config.ice_servers,
             events,
             directory,
+            medias,
             next_worker: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }))
@@ -275,8 +330,12 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(RtcError::Closed);
         }
+        let Some(handle) = self.workers.get(worker) else {
+            // A local publisher's session has no peer connection to patch or steer.
+            return Err(RtcError::NotWebRtc);
+        };
         let (tx, rx) = oneshot::channel();
-        self.workers[worker]
+        handle
             .control
             .send(make(tx))
             .await
@@ -304,6 +363,43 @@ impl Shared {
             self.directory.remove_session(&session);
         }
         result
+    }
+
+    pub(crate) fn publish_local(&self, stream: &str) -> Result<crate::LocalPublisher, RtcError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(RtcError::Closed);
+        }
+        let session = SessionId(crate::peer::random_token(22));
+        let route = self
+            .directory
+            .reserve_publisher(stream, &session, LOCAL_PUBLISHER)?;
+        route.epoch.fetch_add(1, Ordering::AcqRel);
+        route
+            .publisher_worker
+            .store(LOCAL_PUBLISHER, Ordering::Release);
+        let (keyframes_tx, keyframes) = mpsc::channel(16);
+        let (close, closed) = tokio::sync::watch::channel(false);
+        let stats = Arc::new(Mutex::new(None));
+        self.directory.lock().locals.insert(
+            route.stream.clone(),
+            crate::local::LocalEntry {
+                session: session.clone(),
+                keyframes: keyframes_tx,
+                stats: stats.clone(),
+                close,
+            },
+        );
+        tracing::info!(stream, session = %session, "local publisher joined");
+        Ok(crate::LocalPublisher::new(crate::local::LocalParts {
+            session,
+            route,
+            medias: self.medias.clone(),
+            keyframes,
+            stats,
+            closed,
+            directory: self.directory.clone(),
+            events: self.events.clone(),
+        }))
     }
 
     pub(crate) async fn subscribe(
@@ -357,6 +453,10 @@ impl Shared {
         session: &SessionId,
     ) -> Result<(), RtcError> {
         let entry = self.directory.session(stream, session)?;
+        if entry.worker == LOCAL_PUBLISHER {
+            self.directory.close_local(session);
+            return Ok(());
+        }
         self.call(entry.worker, |reply| Command::Close {
             session: session.clone(),
             reply,
@@ -366,6 +466,10 @@ impl Shared {
 
     pub(crate) async fn end_stream(&self, stream: &str) {
         for (session, entry) in self.directory.sessions_of(stream) {
+            if entry.worker == LOCAL_PUBLISHER {
+                self.directory.close_local(&session);
+                continue;
+            }
             let closed = self
                 .call(entry.worker, |reply| Command::Close {
                     session: session.clone(),
@@ -411,6 +515,12 @@ impl Shared {
                 stats.viewer_sessions.extend(part.viewers);
             }
         }
+        if stats.publisher.is_none()
+            && let Some((live, publisher)) = self.directory.local_stats(stream)
+        {
+            stats.live = live;
+            stats.publisher = Some(publisher);
+        }
         stats.viewers = stats.viewer_sessions.len();
         stats
     }
@@ -418,6 +528,9 @@ impl Shared {
     pub(crate) async fn shutdown(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        for entry in self.directory.lock().locals.values() {
+            let _ = entry.close.send(true);
         }
         for handle in &self.workers {
             let (tx, rx) = oneshot::channel();

@@ -19,6 +19,9 @@ pub enum RtcError {
     /// `If-Match` did not match the session's current ETag.
     #[error("session {session}: ETag does not match")]
     PreconditionFailed { session: String },
+    /// The session is fed by RTMP or RTSP: there is no WebRTC connection to patch.
+    #[error("the session is not a WebRTC session")]
+    NotWebRtc,
     /// The engine is shutting down.
     #[error("the WebRTC engine is shut down")]
     Closed,

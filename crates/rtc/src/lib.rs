@@ -17,6 +17,7 @@
 mod api;
 mod engine;
 mod error;
+mod local;
 mod peer;
 mod publisher;
 mod sdpfrag;
@@ -29,5 +30,7 @@ pub use api::{
     SessionId, StreamStats, SubscribeOptions, TrackStats, ViewerStats,
 };
 pub use error::RtcError;
+pub use local::{LocalPublisher, LocalRtp};
 pub mod client;
-pub use greenroom_sfu::Layer;
+pub use greenroom_media::Codec;
+pub use greenroom_sfu::{Layer, TrackKind};

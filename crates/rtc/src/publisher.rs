@@ -25,7 +25,8 @@ struct Source {
     kind: TrackKind,
     layer: Layer,
     codec: Codec,
-    receiver: RTCRtpReceiverId,
+    /// The WebRTC receiver it arrives on; `None` for a local (RTMP/RTSP) source.
+    receiver: Option<RTCRtpReceiverId>,
 }
 
 struct LayerState {
@@ -114,7 +115,7 @@ impl Publisher {
             kind,
             layer,
             codec,
-            receiver: receiver_id,
+            receiver: Some(receiver_id),
         };
         tracing::debug!(ssrc, ?kind, ?layer, ?codec, "publisher source");
         self.sources.insert(ssrc, source);
@@ -143,24 +144,64 @@ impl Publisher {
                 self.resolve(pc, receiver, ssrc)?
             }
         };
+        let header = &packet.header;
+        Some(self.account(
+            stream,
+            source,
+            ssrc,
+            (header.sequence_number, header.timestamp, header.marker),
+            packet.payload,
+            now,
+        ))
+    }
+
+    /// Accounts for one packet of a local (RTMP/RTSP) source.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn handle_local(
+        &mut self,
+        stream: &std::sync::Arc<str>,
+        kind: TrackKind,
+        codec: Codec,
+        layer: Layer,
+        rtp: (u16, u32, bool),
+        payload: bytes::Bytes,
+        now: Instant,
+    ) -> (MediaPacket, bool) {
+        let source = Source {
+            kind,
+            layer,
+            codec,
+            receiver: None,
+        };
+        self.account(stream, source, 0, rtp, payload, now)
+    }
+
+    /// Meters a packet and turns it into the form every forwarder reads; the flag says the
+    /// stream just became live.
+    fn account(
+        &mut self,
+        stream: &std::sync::Arc<str>,
+        source: Source,
+        ssrc: u32,
+        (sequence_number, timestamp, marker): (u16, u32, bool),
+        payload: bytes::Bytes,
+        now: Instant,
+    ) -> (MediaPacket, bool) {
         let state = match source.kind {
             TrackKind::Audio => &mut self.audio,
             TrackKind::Video => &mut self.video[source.layer.index()],
         };
-        state.meter.handle_packet(
-            now,
-            packet.payload.len(),
-            packet.header.timestamp,
-            packet.header.marker,
-        );
+        state
+            .meter
+            .handle_packet(now, payload.len(), timestamp, marker);
         state.last_packet = Some(now);
         state.ssrc = Some(ssrc);
-        state.receiver = Some(source.receiver);
+        state.receiver = source.receiver;
         state.codec = Some(source.codec);
         if source.kind == TrackKind::Video {
             let resolution = match source.codec {
-                Codec::Vp8 => greenroom_media::vp8::keyframe_resolution(&packet.payload),
-                Codec::H264 => greenroom_media::h264::keyframe_resolution(&packet.payload),
+                Codec::Vp8 => greenroom_media::vp8::keyframe_resolution(&payload),
+                Codec::H264 => greenroom_media::h264::keyframe_resolution(&payload),
                 Codec::Opus => None,
             };
             if resolution.is_some() {
@@ -169,7 +210,7 @@ impl Publisher {
         }
         let became_live = !self.live;
         self.live = true;
-        Some((
+        (
             MediaPacket {
                 stream: stream.clone(),
                 epoch: self.epoch,
@@ -177,13 +218,13 @@ impl Publisher {
                 codec: source.codec,
                 layer: source.layer,
                 available: self.available_layers(now),
-                sequence_number: packet.header.sequence_number,
-                timestamp: packet.header.timestamp,
-                marker: packet.header.marker,
-                payload: packet.payload,
+                sequence_number,
+                timestamp,
+                marker,
+                payload,
             },
             became_live,
-        ))
+        )
     }
 
     /// Video layers heard from recently.

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{Command, MediaPacket, Peer, Role, State};
-use crate::engine::NO_WORKER;
+use crate::engine::{LOCAL_PUBLISHER, NO_WORKER};
 use greenroom_sfu::{Layer, LayerSet};
 
 impl State {
@@ -105,6 +105,10 @@ impl State {
             .publisher_worker
             .load(Ordering::Acquire);
         if worker == NO_WORKER {
+            return;
+        }
+        if worker == LOCAL_PUBLISHER {
+            self.directory.local_keyframe_request(stream, layer);
             return;
         }
         if worker == self.index {
