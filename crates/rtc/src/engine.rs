@@ -132,12 +132,11 @@ impl Directory {
     fn local_stats(&self, stream: &str) -> Option<(bool, crate::PublisherStats)> {
         let inner = self.lock();
         let entry = inner.locals.get(stream)?;
-        let stats = entry
+        entry
             .stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        stats
+            .clone()
     }
 
     fn close_local(&self, session: &SessionId) -> bool {
