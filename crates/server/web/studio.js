@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   key: $('key'),
   source: $('source'),
+  codec: $('codec'),
   simulcast: $('simulcast'),
   golive: $('golive'),
   stop: $('stop'),
@@ -48,6 +49,7 @@ function setStatus(text) {
   ui.stop.disabled = !busy;
   ui.key.disabled = busy;
   ui.source.disabled = busy;
+  ui.codec.disabled = busy;
   ui.simulcast.disabled = busy;
 }
 
@@ -112,6 +114,7 @@ async function goLive() {
       token,
       stream: media,
       simulcast: ui.simulcast.checked,
+      codec: ui.codec.value,
     });
     if (mine !== attempt) {
       session.stop();

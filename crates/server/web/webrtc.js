@@ -13,6 +13,15 @@ export const SIMULCAST_ENCODINGS = [
   { rid: 'f', maxBitrate: 2_500_000 },
 ];
 
+/** Video codecs the studio can send, by the name the `codec` option takes. */
+export const VIDEO_CODECS = {
+  vp8: { mimeType: 'video/VP8', label: 'VP8' },
+  h264: { mimeType: 'video/H264', label: 'H.264' },
+};
+
+/** H.264 profile greenroom's viewers are most likely to decode (Constrained Baseline 3.1). */
+const H264_PREFERRED_PROFILE = '42e01f';
+
 /** An error answered by the server (`{"error":{"code","message"}}`) or by the network. */
 export class GreenroomError extends Error {
   constructor(message, { status = 0, code = 'network' } = {}) {
@@ -110,6 +119,57 @@ async function keepResolution(sender) {
   }
 }
 
+function fmtpParam(codec, name) {
+  const line = codec.sdpFmtpLine || '';
+  for (const part of line.split(';')) {
+    const [key, value] = part.trim().split('=');
+    if (key === name) return value ?? '';
+  }
+  return null;
+}
+
+/** H.264 ranking: packetization-mode=1 first (what WHIP servers forward), then 42e01f. */
+function h264Rank(codec) {
+  const nonInterleaved = fmtpParam(codec, 'packetization-mode') === '1' ? 0 : 2;
+  const profile = (fmtpParam(codec, 'profile-level-id') || '').toLowerCase();
+  return nonInterleaved + (profile === H264_PREFERRED_PROFILE ? 0 : 1);
+}
+
+/**
+ * The codec list for `setCodecPreferences`: every entry of `mimeType` this browser can both
+ * send and receive (the spec checks preferences against the receiver's capabilities, newer
+ * browsers against the sender's), best first, followed by the rtx entries so retransmissions
+ * keep working. Empty when the browser cannot send `mimeType`.
+ */
+export function codecPreferences(mimeType) {
+  const wanted = mimeType.toLowerCase();
+  const send = RTCRtpSender.getCapabilities?.('video')?.codecs || [];
+  const receive = RTCRtpReceiver.getCapabilities?.('video')?.codecs || [];
+  const canSend = (c) =>
+    send.some(
+      (s) =>
+        s.mimeType.toLowerCase() === c.mimeType.toLowerCase() &&
+        (s.sdpFmtpLine || '') === (c.sdpFmtpLine || ''),
+    );
+  const matching = receive.filter((c) => c.mimeType.toLowerCase() === wanted && canSend(c));
+  if (matching.length === 0) return [];
+  if (wanted === 'video/h264') matching.sort((a, b) => h264Rank(a) - h264Rank(b));
+  const rtx = receive.filter((c) => c.mimeType.toLowerCase() === 'video/rtx');
+  return [...matching, ...rtx];
+}
+
+/** Restricts a video transceiver to one codec; throws when the browser cannot send it. */
+function preferCodec(transceiver, codec) {
+  const known = VIDEO_CODECS[codec];
+  if (!known) throw new GreenroomError(`unknown video codec "${codec}"`, { code: 'codec' });
+  const preferences =
+    typeof transceiver.setCodecPreferences === 'function' ? codecPreferences(known.mimeType) : [];
+  if (preferences.length === 0) {
+    throw new GreenroomError(`this browser cannot send ${known.label} video`, { code: 'codec' });
+  }
+  transceiver.setCodecPreferences(preferences);
+}
+
 /**
  * Publishes `stream` (a MediaStream with one video and/or one audio track) over WHIP.
  *
@@ -118,10 +178,19 @@ async function keepResolution(sender) {
  * @param {string} o.token    stream key, sent as a bearer token
  * @param {MediaStream} o.stream
  * @param {boolean} [o.simulcast=true]  send the q/h/f ladder instead of one encoding
+ * @param {'vp8'|'h264'} [o.codec]  the only video codec offered (none = the browser's choice);
+ *   H.264 offers packetization-mode=1 profiles first, 42e01f first among them
  * @param {RTCIceServer[]} [o.iceServers]
  * @returns {Promise<{pc: RTCPeerConnection, sessionUrl: string|null, etag: string|null, stop: () => Promise<void>}>}
  */
-export async function whipPublish({ url, token, stream, simulcast = true, iceServers = [] }) {
+export async function whipPublish({
+  url,
+  token,
+  stream,
+  simulcast = true,
+  codec,
+  iceServers = [],
+}) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
   try {
     const [video] = stream.getVideoTracks();
@@ -133,8 +202,9 @@ export async function whipPublish({ url, token, stream, simulcast = true, iceSer
       } else {
         init.sendEncodings = [{ maxBitrate: 2_500_000 }];
       }
-      const { sender } = pc.addTransceiver(video, init);
-      if (simulcast) await keepResolution(sender);
+      const transceiver = pc.addTransceiver(video, init);
+      if (codec) preferCodec(transceiver, codec);
+      if (simulcast) await keepResolution(transceiver.sender);
     }
     if (audio) {
       pc.addTransceiver(audio, { direction: 'sendonly', streams: [stream] });
