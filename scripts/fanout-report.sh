@@ -22,7 +22,7 @@ PORT=$((20000 + RANDOM % 20000))
 UDP=$((40000 + RANDOM % 20000))
 TOKEN=fanout-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 GREENROOM_DATA_DIR=$DATA GREENROOM_HTTP_ADDR=127.0.0.1:$PORT GREENROOM_RTC_UDP_PORT=$UDP \
-GREENROOM_RTC_BIND_IP=127.0.0.1 GREENROOM_ADMIN_TOKEN=$TOKEN GREENROOM_LOG=warn \
+GREENROOM_RTC_BIND_IP=127.0.0.1 GREENROOM_RTMP_ADDR=off GREENROOM_ADMIN_TOKEN=$TOKEN GREENROOM_LOG=warn \
   "$BIN/greenroom" serve > "$DATA/stdout.log" 2> "$DATA/server.log" &
 SERVER=$!
 cleanup() { kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"; }

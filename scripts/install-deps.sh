@@ -10,7 +10,9 @@
 set -euo pipefail
 
 what="${1:-all}"
-build_pkgs=(build-essential pkg-config clang libclang-dev cmake)
+# libav*-dev: ffmpeg-sys-next (bindgen over FFmpeg 5.1) for the AAC->Opus / H.264 transcoders.
+build_pkgs=(build-essential pkg-config clang libclang-dev cmake
+  libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev libavfilter-dev libavdevice-dev)
 test_pkgs=(chromium ffmpeg postgresql redis-server)
 
 case "$what" in

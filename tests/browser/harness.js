@@ -135,6 +135,7 @@ export class Greenroom {
       GREENROOM_RTC_UDP_PORT: String(udpPort),
       GREENROOM_RTC_WORKERS: '2',
       GREENROOM_RTC_BIND_IP: '127.0.0.1',
+      GREENROOM_RTMP_ADDR: '127.0.0.1:0',
       GREENROOM_ADMIN_TOKEN: adminToken,
       GREENROOM_LOG: process.env.GREENROOM_LOG || 'info',
     };

@@ -203,6 +203,36 @@ impl Store {
         Ok(stream)
     }
 
+    /// Finds the stream a key belongs to (RTMP publishers present only the key). Answers, in
+    /// this order: invalid key (no such key), ended.
+    pub async fn stream_for_key(&self, key: &str) -> Result<Stream, ControlError> {
+        let unknown = || ControlError::InvalidStreamKey {
+            id: String::from("(by key)"),
+        };
+        if key.is_empty() || key.len() > 128 {
+            return Err(unknown());
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM streams WHERE stream_key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ControlError::database("finding a stream by key"))?;
+        let stream = row
+            .as_ref()
+            .map(stream_from_row)
+            .transpose()?
+            .ok_or_else(unknown)?;
+        if !stream.stream_key.matches(key) {
+            return Err(unknown());
+        }
+        if stream.is_ended() {
+            return Err(ControlError::StreamEnded { id: stream.id });
+        }
+        Ok(stream)
+    }
+
     async fn find_stream(&self, id: &str) -> Result<Option<Stream>, ControlError> {
         if !is_stream_id(id) {
             return Ok(None);

@@ -120,7 +120,40 @@ on_both_backends!(
     an_invalid_title_stores_nothing,
     reopening_keeps_the_data_and_reruns_no_migration,
     concurrent_creates_all_land,
+    a_key_alone_finds_its_stream,
 );
+
+async fn a_key_alone_finds_its_stream(ctx: Ctx) {
+    let first = ctx.store.create_stream("one").await.expect("create");
+    let second = ctx.store.create_stream("two").await.expect("create");
+    for stream in [&first, &second] {
+        let found = ctx
+            .store
+            .stream_for_key(stream.stream_key.expose())
+            .await
+            .expect("the key finds its stream");
+        assert_eq!(found.id, stream.id);
+    }
+    for wrong in [
+        "",
+        "sk_wrong",
+        &first.stream_key.expose()[1..],
+        &"x".repeat(500),
+    ] {
+        assert!(
+            matches!(
+                ctx.store.stream_for_key(wrong).await,
+                Err(ControlError::InvalidStreamKey { .. })
+            ),
+            "{wrong:?}"
+        );
+    }
+    ctx.store.end_stream(&first.id).await.expect("end");
+    assert!(matches!(
+        ctx.store.stream_for_key(first.stream_key.expose()).await,
+        Err(ControlError::StreamEnded { .. })
+    ));
+}
 
 async fn a_created_stream_reads_back_identically(ctx: Ctx) {
     let created = ctx

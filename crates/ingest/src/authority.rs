@@ -14,6 +14,16 @@ pub trait StreamAuthority: Clone + Send + Sync + 'static {
         bearer: Option<&str>,
     ) -> impl Future<Output = Result<(), IngestError>> + Send;
 
+    /// An RTMP publisher presents only a stream key: the stream it belongs to. Expected errors:
+    /// [`IngestError::Unauthorized`] (no stream has this key), [`IngestError::StreamEnded`].
+    fn stream_for_key(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<String, IngestError>> + Send {
+        let _ = key;
+        async { Err(IngestError::Unauthorized) }
+    }
+
     /// A viewer asks to watch `stream_id`. Expected errors: [`IngestError::StreamNotFound`],
     /// [`IngestError::StreamEnded`].
     fn authorize_watch(

@@ -19,8 +19,12 @@
 //! RTMP and RTSP ingest will live here too and feed the same engine.
 
 mod authority;
+pub mod bridge;
 mod error;
 mod http_util;
+pub mod rtmp;
+pub mod rtmp_publish;
+pub mod transcode;
 mod whep;
 mod whip;
 

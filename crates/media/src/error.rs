@@ -31,4 +31,30 @@ pub enum MediaError {
         /// Size of the length prefix in bytes.
         length_size: usize,
     },
+    /// A field holds a value the format does not allow.
+    #[error("invalid {what}: {value}")]
+    Invalid {
+        /// The field that was read.
+        what: &'static str,
+        /// The value found.
+        value: u32,
+    },
+    /// A valid value this crate (or the target format) cannot handle.
+    #[error("unsupported {what}: {value}")]
+    Unsupported {
+        /// The field that was read.
+        what: &'static str,
+        /// The value found.
+        value: u32,
+    },
+    /// A unit larger than the format or a configured limit allows.
+    #[error("{what} of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The largest length allowed.
+        max: usize,
+    },
 }

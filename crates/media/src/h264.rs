@@ -2,18 +2,26 @@
 //! payloads (single NAL, STAP-A, FU-A), the resolution announced by a sequence parameter set,
 //! and conversion between Annex B (start codes) and AVCC (length prefixes) framing.
 
+mod decoder_config;
 mod sps;
 
+pub use decoder_config::AvcDecoderConfig;
 pub use sps::sps_resolution;
 
 use crate::MediaError;
 
 /// Coded slice of an IDR picture.
 pub const NAL_IDR: u8 = 5;
+/// Supplemental enhancement information.
+pub const NAL_SEI: u8 = 6;
 /// Sequence parameter set.
 pub const NAL_SPS: u8 = 7;
 /// Picture parameter set.
 pub const NAL_PPS: u8 = 8;
+/// Access unit delimiter.
+pub const NAL_AUD: u8 = 9;
+/// Filler data.
+pub const NAL_FILLER: u8 = 12;
 /// Single-time aggregation packet (RFC 6184 §5.7.1).
 pub const NAL_STAP_A: u8 = 24;
 /// Fragmentation unit A (RFC 6184 §5.8).
@@ -117,35 +125,66 @@ pub fn annexb_to_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Converts AVCC framing (each NAL unit prefixed by a big-endian length of `length_size`
-/// bytes, 1..=4) to Annex B with 4-byte start codes.
-pub fn avcc_to_annexb(data: &[u8], length_size: usize) -> Result<Vec<u8>, MediaError> {
+/// Splits AVCC framing (each NAL unit prefixed by a big-endian length of `length_size`
+/// bytes, 1..=4) into its NAL units, borrowing from `avcc`.
+///
+/// Zero-length units are yielded as empty slices. An invalid `length_size` or a truncated
+/// prefix or unit yields one error, after which the iterator ends.
+pub fn avcc_nals(avcc: &[u8], length_size: u8) -> impl Iterator<Item = Result<&[u8], MediaError>> {
+    let mut rest = avcc;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || rest.is_empty() {
+            return None;
+        }
+        let item = split_avcc_nal(rest, usize::from(length_size));
+        match item {
+            Ok((unit, after)) => {
+                rest = after;
+                Some(Ok(unit))
+            }
+            Err(error) => {
+                failed = true;
+                Some(Err(error))
+            }
+        }
+    })
+}
+
+/// Splits the first length-prefixed NAL unit off non-empty AVCC data.
+fn split_avcc_nal(data: &[u8], length_size: usize) -> Result<(&[u8], &[u8]), MediaError> {
     if !(1..=4).contains(&length_size) {
         return Err(MediaError::InvalidLengthSize(length_size));
     }
+    let Some((prefix, tail)) = data.split_at_checked(length_size) else {
+        return Err(MediaError::Truncated {
+            what: "AVCC NAL length",
+            needed: length_size,
+            len: data.len(),
+        });
+    };
+    let len = prefix
+        .iter()
+        .fold(0usize, |len, byte| (len << 8) | usize::from(*byte));
+    tail.split_at_checked(len).ok_or(MediaError::Truncated {
+        what: "AVCC NAL unit",
+        needed: len,
+        len: tail.len(),
+    })
+}
+
+/// Converts AVCC framing (each NAL unit prefixed by a big-endian length of `length_size`
+/// bytes, 1..=4) to Annex B with 4-byte start codes.
+pub fn avcc_to_annexb(data: &[u8], length_size: usize) -> Result<Vec<u8>, MediaError> {
+    let length_size =
+        u8::try_from(length_size).map_err(|_| MediaError::InvalidLengthSize(length_size))?;
+    if !(1..=4).contains(&length_size) {
+        return Err(MediaError::InvalidLengthSize(usize::from(length_size)));
+    }
     let mut out = Vec::with_capacity(data.len() + 16);
-    let mut rest = data;
-    while !rest.is_empty() {
-        let Some((prefix, tail)) = rest.split_at_checked(length_size) else {
-            return Err(MediaError::Truncated {
-                what: "AVCC NAL length",
-                needed: length_size,
-                len: rest.len(),
-            });
-        };
-        let len = prefix
-            .iter()
-            .fold(0usize, |len, byte| (len << 8) | usize::from(*byte));
-        let Some((unit, after)) = tail.split_at_checked(len) else {
-            return Err(MediaError::Truncated {
-                what: "AVCC NAL unit",
-                needed: len,
-                len: tail.len(),
-            });
-        };
+    for unit in avcc_nals(data, length_size) {
         out.extend_from_slice(&[0, 0, 0, 1]);
-        out.extend_from_slice(unit);
-        rest = after;
+        out.extend_from_slice(unit?);
     }
     Ok(out)
 }
@@ -273,5 +312,76 @@ mod tests {
             Err(MediaError::InvalidLengthSize(5))
         );
         assert_eq!(avcc_to_annexb(&[], 4), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn avcc_nals_borrow_units() {
+        let avcc = [0, 0, 0, 2, 0x67, 0x42, 0, 0, 0, 0, 0, 0, 0, 1, 0x65];
+        let units: Vec<&[u8]> = avcc_nals(&avcc, 4)
+            .collect::<Result<_, _>>()
+            .expect("split");
+        assert_eq!(units, vec![&[0x67, 0x42][..], &[][..], &[0x65][..]]);
+        let units: Vec<_> = avcc_nals(&[1, 0x09, 2, 0x65, 0x88], 1).collect();
+        assert_eq!(units, vec![Ok(&[0x09][..]), Ok(&[0x65, 0x88][..])]);
+        assert_eq!(avcc_nals(&[], 4).count(), 0);
+    }
+
+    #[test]
+    fn avcc_nals_stop_after_an_error() {
+        let units: Vec<_> = avcc_nals(&[0, 1, 0x65, 0, 9, 0x41], 2).collect();
+        assert_eq!(
+            units,
+            vec![
+                Ok(&[0x65][..]),
+                Err(MediaError::Truncated {
+                    what: "AVCC NAL unit",
+                    needed: 9,
+                    len: 1
+                })
+            ]
+        );
+        let units: Vec<_> = avcc_nals(&[0, 1, 0x65], 0).collect();
+        assert_eq!(units, vec![Err(MediaError::InvalidLengthSize(0))]);
+        let units: Vec<_> = avcc_nals(&[0, 1, 0x65], 5).collect();
+        assert_eq!(units, vec![Err(MediaError::InvalidLengthSize(5))]);
+        assert_eq!(
+            avcc_to_annexb(&[], 300),
+            Err(MediaError::InvalidLengthSize(300))
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn avcc_nals_never_panic(
+                data in proptest::collection::vec(any::<u8>(), 0..64),
+                length_size in 0u8..6,
+            ) {
+                let _ = avcc_nals(&data, length_size).count();
+            }
+
+            #[test]
+            fn avcc_nals_round_trip(
+                nals in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..8),
+                length_size in prop_oneof![Just(1u8), Just(2), Just(4)],
+            ) {
+                let max = (1usize << (8 * u32::from(length_size))) - 1;
+                let mut avcc = Vec::new();
+                for nal in &nals {
+                    let len = nal.len().min(max);
+                    let prefix = (len as u32).to_be_bytes();
+                    avcc.extend_from_slice(&prefix[4 - usize::from(length_size)..]);
+                    avcc.extend_from_slice(&nal[..len]);
+                }
+                let back: Vec<&[u8]> = avcc_nals(&avcc, length_size)
+                    .collect::<Result<_, _>>()
+                    .expect("split");
+                let expected: Vec<&[u8]> = nals.iter().map(|nal| &nal[..nal.len().min(max)]).collect();
+                prop_assert_eq!(back, expected);
+            }
+        }
     }
 }

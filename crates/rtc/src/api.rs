@@ -89,7 +89,54 @@ pub struct StreamStats {
 pub struct PublisherStats {
     pub session: SessionId,
     pub connected_ms: u64,
+    /// Where the media comes from and what greenroom does to it.
+    pub source: SourceInfo,
     pub tracks: Vec<TrackStats>,
+}
+
+/// How a publisher reaches greenroom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceProtocol {
+    Whip,
+    Rtmp,
+    Rtsp,
+}
+
+/// What happens to one kind of media between the source and the viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaHandling {
+    /// Forwarded as the source sent it.
+    Passthrough,
+    /// Re-packetized from the source's container into RTP, not re-encoded.
+    Repacketized,
+    /// Decoded and encoded again (for example H.264 with B-frames, or AAC to Opus).
+    Transcoded,
+    /// The source sends none of this kind.
+    Absent,
+}
+
+/// The source of a stream's media, as shown in its stats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    pub protocol: SourceProtocol,
+    pub video: MediaHandling,
+    pub audio: MediaHandling,
+    /// Why media is transcoded, when it is (e.g. "the source sends B-frames").
+    pub note: Option<String>,
+}
+
+impl SourceInfo {
+    /// A WebRTC (WHIP) publisher: everything forwarded as sent.
+    pub fn whip() -> Self {
+        SourceInfo {
+            protocol: SourceProtocol::Whip,
+            video: MediaHandling::Passthrough,
+            audio: MediaHandling::Passthrough,
+            note: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

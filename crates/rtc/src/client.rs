@@ -56,6 +56,8 @@ pub struct ClientCounters {
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
     pub audio_packets: AtomicU64,
+    /// Audio payload bytes (Opus silence is a few bytes a frame; a tone is far more).
+    pub audio_bytes: AtomicU64,
     pub video_packets: AtomicU64,
     /// Packets missing from the received sequence (counted at the gap, so reordering within
     /// the window counts as loss).
@@ -408,7 +410,14 @@ impl Client {
         let mut frame_index: u64 = 0;
         let mut audio_seq: u16 = rand::random();
         let mut force_keyframe = true;
-        let mut receive = ReceiveState::default();
+        let mut receive = ReceiveState {
+            h264_payload_types: self
+                .pc
+                .remote_description()
+                .map(|d| h264_payload_types(&d.sdp))
+                .unwrap_or_default(),
+            ..ReceiveState::default()
+        };
         let sending = matches!(self.kind, ClientKind::Publisher { .. });
         loop {
             while let Some(msg) = self.pc.poll_write() {
@@ -660,6 +669,8 @@ fn vp8_frame(layer: &SendLayer, keyframe: bool) -> Vec<u8> {
 #[derive(Default)]
 struct ReceiveState {
     last_seq: HashMap<u32, u16>,
+    /// Payload types the answer maps to H.264 (the rest of the video is VP8).
+    h264_payload_types: Vec<u8>,
 }
 
 impl ReceiveState {
@@ -671,14 +682,31 @@ impl ReceiveState {
         let video = packet.header.payload_type != 111;
         if video {
             counters.video_packets.fetch_add(1, Ordering::Relaxed);
-            if greenroom_media::vp8::is_keyframe_start(&packet.payload) {
+            let h264 = self
+                .h264_payload_types
+                .contains(&packet.header.payload_type);
+            let (keyframe, resolution) = if h264 {
+                (
+                    greenroom_media::h264::is_keyframe_start(&packet.payload),
+                    greenroom_media::h264::keyframe_resolution(&packet.payload),
+                )
+            } else {
+                (
+                    greenroom_media::vp8::is_keyframe_start(&packet.payload),
+                    greenroom_media::vp8::keyframe_resolution(&packet.payload),
+                )
+            };
+            if keyframe {
                 counters.keyframes.fetch_add(1, Ordering::Relaxed);
-                if let Some((w, _)) = greenroom_media::vp8::keyframe_resolution(&packet.payload) {
-                    counters.last_width.store(u64::from(w), Ordering::Relaxed);
-                }
+            }
+            if let Some((w, _)) = resolution {
+                counters.last_width.store(u64::from(w), Ordering::Relaxed);
             }
         } else {
             counters.audio_packets.fetch_add(1, Ordering::Relaxed);
+            counters
+                .audio_bytes
+                .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
         }
         let seq = packet.header.sequence_number;
         if let Some(last) = self.last_seq.insert(packet.header.ssrc, seq) {
@@ -693,6 +721,21 @@ impl ReceiveState {
             }
         }
     }
+}
+
+/// Payload types an SDP maps to H.264 (`a=rtpmap:<pt> H264/90000`).
+fn h264_payload_types(sdp: &str) -> Vec<u8> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a=rtpmap:"))
+        .filter_map(|rest| {
+            let (pt, codec) = rest.split_once(' ')?;
+            codec
+                .to_ascii_uppercase()
+                .starts_with("H264/")
+                .then(|| pt.parse().ok())
+                .flatten()
+        })
+        .collect()
 }
 
 fn pc_error(e: rtc::shared::error::Error) -> RtcError {

@@ -26,8 +26,9 @@ mod subscriber;
 mod worker;
 
 pub use api::{
-    Answer, IceServer, LayerStats, PatchOutcome, PublisherStats, RtcConfig, RtcEngine, RtcEvent,
-    SessionId, StreamStats, SubscribeOptions, TrackStats, ViewerStats,
+    Answer, IceServer, LayerStats, MediaHandling, PatchOutcome, PublisherStats, RtcConfig,
+    RtcEngine, RtcEvent, SessionId, SourceInfo, SourceProtocol, StreamStats, SubscribeOptions,
+    TrackStats, ViewerStats,
 };
 pub use error::RtcError;
 pub use local::{LocalPublisher, LocalRtp};

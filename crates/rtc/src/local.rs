@@ -145,6 +145,18 @@ impl LocalPublisher {
         }
     }
 
+    /// Describes the source (protocol, what is transcoded) for the stream's stats.
+    pub fn set_source(&mut self, source: crate::SourceInfo) {
+        self.publisher.set_source(source);
+        self.last_snapshot = None;
+    }
+
+    /// A receiver that turns `true` when the engine ends this session; for tasks other than
+    /// the one that owns the publisher.
+    pub fn close_signal(&self) -> watch::Receiver<bool> {
+        self.closed.clone()
+    }
+
     /// A keyframe request from the viewers, if one is pending.
     pub fn poll_keyframe_request(&mut self) -> Option<Layer> {
         self.keyframes.try_recv().ok()

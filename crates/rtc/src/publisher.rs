@@ -10,7 +10,7 @@ use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
 use crate::worker::MediaPacket;
-use crate::{LayerStats, PublisherStats, SessionId, TrackStats};
+use crate::{LayerStats, PublisherStats, SessionId, SourceInfo, TrackStats};
 use greenroom_media::Codec;
 use greenroom_sfu::{KeyframeThrottle, Layer, LayerSet, RateMeter, TrackKind};
 
@@ -59,6 +59,7 @@ pub(crate) struct Publisher {
     audio: LayerState,
     throttle: KeyframeThrottle,
     live: bool,
+    source: SourceInfo,
 }
 
 impl Publisher {
@@ -71,7 +72,12 @@ impl Publisher {
             audio: LayerState::new(),
             throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL),
             live: false,
+            source: SourceInfo::whip(),
         }
+    }
+
+    pub(crate) fn set_source(&mut self, source: SourceInfo) {
+        self.source = source;
     }
 
     pub(crate) fn is_live(&self) -> bool {
@@ -320,6 +326,7 @@ impl Publisher {
         PublisherStats {
             session: session.clone(),
             connected_ms: connected.as_millis() as u64,
+            source: self.source.clone(),
             tracks,
         }
     }

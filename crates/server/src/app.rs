@@ -24,6 +24,8 @@ pub struct AppState {
     /// Base of every absolute URL in answers, without a trailing slash.
     pub public_url: Arc<str>,
     pub admin_token: Arc<str>,
+    /// `rtmp://host:port/live` when RTMP ingest is on.
+    pub rtmp_base: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -42,7 +44,27 @@ impl AppState {
             engine,
             public_url: Arc::from(public_url.trim_end_matches('/')),
             admin_token: Arc::from(admin_token),
+            rtmp_base: None,
         }
+    }
+
+    /// Announces RTMP ingest on `port` (same host as the public URL) in stream answers.
+    pub fn with_rtmp_port(mut self, port: u16) -> AppState {
+        let host = self
+            .public_url
+            .split("://")
+            .nth(1)
+            .unwrap_or(&self.public_url)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        // Strip the HTTP port (keep IPv6 brackets).
+        let host = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => &host[..i],
+            _ => host,
+        };
+        self.rtmp_base = Some(Arc::from(format!("rtmp://{host}:{port}/live")));
+        self
     }
 }
 

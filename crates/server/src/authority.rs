@@ -37,6 +37,14 @@ impl StreamAuthority for ControlAuthority {
             .map_err(to_ingest)
     }
 
+    async fn stream_for_key(&self, key: &str) -> Result<String, IngestError> {
+        self.store
+            .stream_for_key(key)
+            .await
+            .map(|stream| stream.id)
+            .map_err(to_ingest)
+    }
+
     async fn authorize_watch(&self, stream_id: &str) -> Result<(), IngestError> {
         let stream = self.store.get_stream(stream_id).await.map_err(to_ingest)?;
         if stream.is_ended() {

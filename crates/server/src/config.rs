@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Public base URL used in links [default: http://<http_addr>, 0.0.0.0 as 127.0.0.1].
     #[arg(long, env = "GREENROOM_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// RTMP listen address for OBS/ffmpeg, or `off` [default: 0.0.0.0:1935].
+    #[arg(long, env = "GREENROOM_RTMP_ADDR")]
+    pub rtmp_addr: Option<String>,
     /// Directory for the SQLite database and the admin token [default: ./greenroom-data].
     #[arg(long, env = "GREENROOM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -107,6 +110,7 @@ pub struct ServeArgs {
 pub struct FileConfig {
     pub http_addr: Option<SocketAddr>,
     pub public_url: Option<String>,
+    pub rtmp_addr: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub admin_token: Option<String>,
     pub database_url: Option<String>,
@@ -125,6 +129,7 @@ pub const DEFAULT_DATA_DIR: &str = "./greenroom-data";
 pub const DEFAULT_RTC_UDP_PORT: u16 = 8189;
 /// Greenroom at info; the WebRTC stack only when something is wrong (its DTLS layer warns about
 /// every unknown TLS extension a browser offers).
+pub const DEFAULT_RTMP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 1935);
 pub const DEFAULT_LOG: &str =
     "info,rtc=warn,rtc_ice=warn,rtc_dtls=error,rtc_sctp=warn,rtc_srtp=warn,rtc_interceptor=warn";
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
@@ -136,6 +141,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// Without a trailing slash. `None`: derived from the bound address at start-up.
     pub public_url: Option<String>,
+    /// `None`: RTMP ingest is off.
+    pub rtmp_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     #[serde(serialize_with = "redacted")]
     pub admin_token: Option<String>,
@@ -211,6 +218,7 @@ impl Config {
                 .or(file.http_addr)
                 .unwrap_or(DEFAULT_HTTP_ADDR),
             public_url: args.public_url.or(file.public_url),
+            rtmp_addr: parse_rtmp_addr(args.rtmp_addr.or(file.rtmp_addr))?,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -375,6 +383,20 @@ impl Config {
             advertise_ips: self.rtc_advertise_ips.clone(),
             ice_servers: self.ice_servers(),
         }
+    }
+}
+
+/// The RTMP listen address: `off` (or empty) disables RTMP ingest.
+fn parse_rtmp_addr(value: Option<String>) -> Result<Option<SocketAddr>, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(Some(DEFAULT_RTMP_ADDR)),
+        Some("") | Some("off") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            invalid(
+                "rtmp_addr",
+                format!("{text:?} is not an address like 0.0.0.0:1935 (or \"off\")"),
+            )
+        }),
     }
 }
 

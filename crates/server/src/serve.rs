@@ -11,6 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::admin_token::{self, TokenOrigin};
 use crate::app::{self, AppState};
+use crate::authority::ControlAuthority;
 use crate::config::Config;
 
 const FIRST_STREAM_TITLE: &str = "My first stream";
@@ -43,17 +44,59 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let public_url = config.public_url_for(bound);
-    let state = AppState::new(store.clone(), engine.clone(), &public_url, &admin.token);
+    let mut state = AppState::new(store.clone(), engine.clone(), &public_url, &admin.token);
+
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let rtmp = match config.rtmp_addr {
+        Some(addr) => {
+            let rtmp_listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for RTMP on {addr}"))?;
+            let rtmp_bound = rtmp_listener
+                .local_addr()
+                .context("cannot read the RTMP listening address")?;
+            state = state.with_rtmp_port(rtmp_bound.port());
+            tracing::info!(%rtmp_bound, "RTMP ingest listening");
+            let handler = greenroom_ingest::rtmp_publish::RtmpPublishing::new(
+                engine.clone(),
+                ControlAuthority::new(store.clone()),
+            );
+            Some(tokio::spawn(greenroom_ingest::rtmp::listener::serve(
+                rtmp_listener,
+                handler,
+                stopped(stop_rx.clone()),
+            )))
+        }
+        None => None,
+    };
 
     let stream = first_stream(&store).await?;
-    let shutdown = shutdown_signal()?;
+    let signal = shutdown_signal()?;
     print_banner(bound, &public_url, &admin, &stream);
+    if let Some(base) = &state.rtmp_base {
+        println!("rtmp: {base}/{}", stream.stream_key.expose());
+    }
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(true);
+    });
 
     let served = axum::serve(listener, app::router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopped(stop_rx))
         .await
         .context("the HTTP server failed");
     tracing::info!("shutting down");
+    if let Some(rtmp) = rtmp {
+        let _ = rtmp.await;
+    }
     engine.shutdown().await;
     store.close().await;
     served

@@ -41,6 +41,7 @@ fn start_server() -> Server {
         .env("GREENROOM_RTC_UDP_PORT", "0")
         .env("GREENROOM_RTC_WORKERS", "2")
         .env("GREENROOM_RTC_BIND_IP", "127.0.0.1")
+        .env("GREENROOM_RTMP_ADDR", "127.0.0.1:0")
         .env("GREENROOM_ADMIN_TOKEN", ADMIN)
         .env("GREENROOM_LOG", "warn")
         .stdout(Stdio::piped())

@@ -21,6 +21,7 @@ fn start(data_dir: &std::path::Path) -> Server {
         .env("GREENROOM_RTC_UDP_PORT", "0")
         .env("GREENROOM_RTC_WORKERS", "1")
         .env("GREENROOM_RTC_BIND_IP", "127.0.0.1")
+        .env("GREENROOM_RTMP_ADDR", "127.0.0.1:0")
         .env("GREENROOM_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

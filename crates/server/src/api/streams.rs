@@ -22,6 +22,8 @@ pub struct StreamView {
     pub stream_key: String,
     pub whip_url: String,
     pub whep_url: String,
+    /// `rtmp://host:port/live/{stream_key}` for OBS or ffmpeg; `null` when RTMP is off.
+    pub rtmp_url: Option<String>,
     pub studio_url: String,
     pub watch_url: String,
     /// RFC 3339, UTC.
@@ -56,6 +58,10 @@ async fn view(state: &AppState, stream: Stream) -> StreamView {
     StreamView {
         whip_url: format!("{base}/whip/{id}"),
         whep_url: format!("{base}/whep/{id}"),
+        rtmp_url: state
+            .rtmp_base
+            .as_ref()
+            .map(|rtmp| format!("{rtmp}/{}", stream.stream_key.expose())),
         studio_url: format!("{base}/studio/{id}#key={}", stream.stream_key.expose()),
         watch_url: format!("{base}/watch/{id}"),
         created_at: rfc3339(stream.created_at_ms),

@@ -1,0 +1,382 @@
+//! From RTMP's FLV tags to the engine's tracks.
+//!
+//! An [`FlvBridge`] runs one thread per publish that owns the stream's
+//! [`greenroom_rtc::LocalPublisher`] and whatever the media needs on the way:
+//! - H.264 without B-frames is re-packetized into RTP (parameter sets in a STAP-A before every
+//!   keyframe), not re-encoded;
+//! - H.264 with B-frames (a non-zero composition time on any frame; OBS's default x264 profile
+//!   sends them) is decoded and encoded again without B-frames, because browsers stutter on
+//!   reordered WebRTC video; from then on the stream's stats say `transcoded` with the reason;
+//! - AAC is transcoded to Opus (48 kHz, 20 ms frames).
+//!
+//! The thread is fed through a bounded queue: when it falls behind (a transcoder slower than
+//! real time), tags are dropped and counted rather than buffered without bound.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+use bytes::Bytes;
+use greenroom_media::flv::{FlvAudio, FlvVideo};
+use greenroom_media::h264::AvcDecoderConfig;
+use greenroom_media::rtp::{H264Packetizer, RtpPayload};
+use greenroom_rtc::{
+    Codec, Layer, LocalPublisher, LocalRtp, MediaHandling, SourceInfo, SourceProtocol, TrackKind,
+};
+
+use crate::transcode::{AacToOpus, H264Reencoder, ReencodeOptions};
+
+/// RTP payload size for WebRTC (leaves room for SRTP and header extensions under 1280 bytes).
+const RTP_MTU: usize = 1100;
+/// Tags queued between the network task and the media thread.
+const QUEUE: usize = 512;
+/// Bitrate of re-encoded video.
+const REENCODE_BITRATE_BPS: u32 = 2_500_000;
+
+/// One FLV tag body with its RTMP timestamp.
+enum Tag {
+    Video { timestamp_ms: u32, body: Bytes },
+    Audio { timestamp_ms: u32, body: Bytes },
+}
+
+/// The network side's handle: hands tags to the media thread.
+pub struct FlvBridge {
+    tx: Option<SyncSender<Tag>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    dropped: u64,
+    stream: String,
+}
+
+impl std::fmt::Debug for FlvBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlvBridge")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlvBridge {
+    /// Starts the media thread for `publisher` (which already holds the stream's slot).
+    pub fn start(stream: &str, protocol: SourceProtocol, publisher: LocalPublisher) -> FlvBridge {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let name = format!("greenroom-flv-{}", &stream[..stream.len().min(8)]);
+        let stream_owned = stream.to_owned();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            let mut pipeline = Pipeline::new(stream_owned, protocol, publisher);
+            pipeline.run(rx);
+        });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(error) => {
+                tracing::error!(%error, stream, "cannot start the media thread");
+                None
+            }
+        };
+        FlvBridge {
+            tx: thread.as_ref().map(|_| tx),
+            thread,
+            dropped: 0,
+            stream: stream.to_owned(),
+        }
+    }
+
+    pub fn video(&mut self, timestamp_ms: u32, body: Bytes) {
+        self.push(Tag::Video { timestamp_ms, body });
+    }
+
+    pub fn audio(&mut self, timestamp_ms: u32, body: Bytes) {
+        self.push(Tag::Audio { timestamp_ms, body });
+    }
+
+    fn push(&mut self, tag: Tag) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        match tx.try_send(tag) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    tracing::warn!(stream = %self.stream, dropped = self.dropped, "media thread behind: tags dropped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => self.tx = None,
+        }
+    }
+
+    /// Ends the publish: the thread drains what is queued, then frees the stream.
+    pub fn finish(mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FlvBridge {
+    fn drop(&mut self) {
+        self.tx = None;
+        // Detach: the thread ends on its own once the queue is closed and drained.
+        let _ = self.thread.take();
+    }
+}
+
+/// Video state: passthrough until the first B-frame, then re-encoded.
+struct VideoState {
+    config: Option<AvcDecoderConfig>,
+    packetizer: H264Packetizer,
+    reencoder: Option<H264Reencoder>,
+    reencode_failed: bool,
+    sequence_number: u16,
+    scratch: Vec<RtpPayload>,
+}
+
+struct AudioState {
+    transcoder: Option<AacToOpus>,
+    failed: bool,
+    sequence_number: u16,
+}
+
+struct Pipeline {
+    stream: String,
+    publisher: LocalPublisher,
+    source: SourceInfo,
+    video: VideoState,
+    audio: AudioState,
+}
+
+impl Pipeline {
+    fn new(stream: String, protocol: SourceProtocol, mut publisher: LocalPublisher) -> Pipeline {
+        let source = SourceInfo {
+            protocol,
+            video: MediaHandling::Absent,
+            audio: MediaHandling::Absent,
+            note: None,
+        };
+        publisher.set_source(source.clone());
+        Pipeline {
+            stream,
+            publisher,
+            source,
+            video: VideoState {
+                config: None,
+                packetizer: H264Packetizer::new(RTP_MTU),
+                reencoder: None,
+                reencode_failed: false,
+                sequence_number: rand::random(),
+                scratch: Vec::new(),
+            },
+            audio: AudioState {
+                transcoder: None,
+                failed: false,
+                sequence_number: rand::random(),
+            },
+        }
+    }
+
+    fn run(&mut self, rx: Receiver<Tag>) {
+        while let Ok(tag) = rx.recv() {
+            if self.publisher.is_closed() {
+                tracing::info!(stream = %self.stream, "stream ended by the server");
+                break;
+            }
+            if self.publisher.poll_keyframe_request().is_some()
+                && let Some(reencoder) = self.video.reencoder.as_mut()
+            {
+                reencoder.request_keyframe();
+            }
+            match tag {
+                Tag::Video { timestamp_ms, body } => self.handle_video(timestamp_ms, &body),
+                Tag::Audio { timestamp_ms, body } => self.handle_audio(timestamp_ms, &body),
+            }
+        }
+    }
+
+    fn update_source(&mut self, video: Option<MediaHandling>, audio: Option<MediaHandling>) {
+        let mut next = self.source.clone();
+        if let Some(v) = video {
+            next.video = v;
+        }
+        if let Some(a) = audio {
+            next.audio = a;
+        }
+        next.note = (next.video == MediaHandling::Transcoded)
+            .then(|| "the source sends B-frames: video is re-encoded without them".to_owned());
+        if next != self.source {
+            self.publisher.set_source(next.clone());
+            self.source = next;
+        }
+    }
+
+    fn handle_video(&mut self, timestamp_ms: u32, body: &[u8]) {
+        let tag = match greenroom_media::flv::parse_video_tag(body) {
+            Ok(tag) => tag,
+            Err(error) => {
+                tracing::debug!(stream = %self.stream, %error, "bad video tag skipped");
+                return;
+            }
+        };
+        match tag {
+            FlvVideo::AvcSequenceHeader { record } => match AvcDecoderConfig::parse(record) {
+                Ok(config) => {
+                    tracing::info!(stream = %self.stream, resolution = ?config.resolution(), "H.264 configuration");
+                    self.video.config = Some(config);
+                }
+                Err(error) => {
+                    tracing::warn!(stream = %self.stream, %error, "bad AVC configuration")
+                }
+            },
+            FlvVideo::AvcNalus {
+                keyframe,
+                composition_time_ms,
+                avcc,
+            } => self.handle_avc(timestamp_ms, keyframe, composition_time_ms, avcc),
+            FlvVideo::AvcEndOfSequence => {}
+            FlvVideo::Unsupported { codec_id } => {
+                tracing::debug!(stream = %self.stream, codec_id, "unsupported video codec skipped");
+            }
+        }
+    }
+
+    fn handle_avc(&mut self, dts_ms: u32, keyframe: bool, cts_ms: i32, avcc: &[u8]) {
+        // Cheap: the parameter sets are reference-counted `Bytes`.
+        let Some(config) = self.video.config.clone() else {
+            return;
+        };
+        let pts_ms = i64::from(dts_ms) + i64::from(cts_ms);
+        if cts_ms != 0 && self.video.reencoder.is_none() && !self.video.reencode_failed {
+            match H264Reencoder::new(ReencodeOptions {
+                bitrate_bps: REENCODE_BITRATE_BPS,
+                max_keyframe_interval_frames: 120,
+                preset: "veryfast".to_owned(),
+                target: None,
+                ..ReencodeOptions::default()
+            }) {
+                Ok(reencoder) => {
+                    tracing::info!(stream = %self.stream, "B-frames in the source: re-encoding video");
+                    self.video.reencoder = Some(reencoder);
+                    self.update_source(Some(MediaHandling::Transcoded), None);
+                }
+                Err(error) => {
+                    tracing::error!(stream = %self.stream, %error, "cannot start the video re-encoder; forwarding as sent");
+                    self.video.reencode_failed = true;
+                }
+            }
+        }
+        if let Some(reencoder) = self.video.reencoder.as_mut() {
+            let Ok(annexb) =
+                greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
+            else {
+                return;
+            };
+            let mut input = Vec::with_capacity(annexb.len() + 64);
+            if keyframe {
+                for nal in config.sps.iter().chain(config.pps.iter()) {
+                    input.extend_from_slice(&[0, 0, 0, 1]);
+                    input.extend_from_slice(nal);
+                }
+            }
+            input.extend_from_slice(&annexb);
+            let frames = match reencoder.push(&input, pts_ms) {
+                Ok(frames) => frames,
+                Err(error) => {
+                    tracing::warn!(stream = %self.stream, %error, "re-encoding failed for a frame");
+                    return;
+                }
+            };
+            for frame in frames {
+                let nals: Vec<&[u8]> =
+                    greenroom_media::h264::annexb_to_nals(&frame.annexb).collect();
+                self.send_h264(&nals, None, frame.pts_ms);
+            }
+            return;
+        }
+        if self.source.video != MediaHandling::Repacketized {
+            self.update_source(Some(MediaHandling::Repacketized), None);
+        }
+        let nals: Vec<&[u8]> =
+            match greenroom_media::h264::avcc_nals(avcc, config.length_size).collect() {
+                Ok(nals) => nals,
+                Err(error) => {
+                    tracing::debug!(stream = %self.stream, %error, "bad AVCC frame skipped");
+                    return;
+                }
+            };
+        let params = keyframe.then_some((config.sps.as_slice(), config.pps.as_slice()));
+        self.send_h264(&nals, params, pts_ms);
+    }
+
+    fn send_h264(&mut self, nals: &[&[u8]], params: Option<(&[Bytes], &[Bytes])>, pts_ms: i64) {
+        let mut out = std::mem::take(&mut self.video.scratch);
+        out.clear();
+        self.video
+            .packetizer
+            .packetize_access_unit(nals, params, &mut out);
+        let timestamp = (pts_ms.max(0) as u64 * 90) as u32;
+        for payload in out.drain(..) {
+            self.publisher.send(LocalRtp {
+                kind: TrackKind::Video,
+                codec: Codec::H264,
+                layer: Layer::High,
+                sequence_number: self.video.sequence_number,
+                timestamp,
+                marker: payload.marker,
+                payload: payload.payload,
+            });
+            self.video.sequence_number = self.video.sequence_number.wrapping_add(1);
+        }
+        self.video.scratch = out;
+    }
+
+    fn handle_audio(&mut self, timestamp_ms: u32, body: &[u8]) {
+        let tag = match greenroom_media::flv::parse_audio_tag(body) {
+            Ok(tag) => tag,
+            Err(error) => {
+                tracing::debug!(stream = %self.stream, %error, "bad audio tag skipped");
+                return;
+            }
+        };
+        match tag {
+            FlvAudio::AacSequenceHeader { config } => {
+                if self.audio.failed {
+                    return;
+                }
+                match AacToOpus::new(config) {
+                    Ok(transcoder) => {
+                        self.audio.transcoder = Some(transcoder);
+                        self.update_source(None, Some(MediaHandling::Transcoded));
+                    }
+                    Err(error) => {
+                        tracing::error!(stream = %self.stream, %error, "cannot start AAC to Opus; audio dropped");
+                        self.audio.failed = true;
+                    }
+                }
+            }
+            FlvAudio::AacRaw { data } => {
+                let Some(transcoder) = self.audio.transcoder.as_mut() else {
+                    return;
+                };
+                let frames = match transcoder.push(data, i64::from(timestamp_ms)) {
+                    Ok(frames) => frames,
+                    Err(error) => {
+                        tracing::debug!(stream = %self.stream, %error, "AAC frame not transcoded");
+                        return;
+                    }
+                };
+                for frame in frames {
+                    self.publisher.send(LocalRtp {
+                        kind: TrackKind::Audio,
+                        codec: Codec::Opus,
+                        layer: Layer::High,
+                        sequence_number: self.audio.sequence_number,
+                        timestamp: frame.timestamp_48k,
+                        marker: false,
+                        payload: frame.data,
+                    });
+                    self.audio.sequence_number = self.audio.sequence_number.wrapping_add(1);
+                }
+            }
+            FlvAudio::Unsupported { format } => {
+                tracing::debug!(stream = %self.stream, format, "unsupported audio format skipped");
+            }
+        }
+    }
+}
