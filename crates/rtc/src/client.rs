@@ -169,7 +169,7 @@ impl Client {
             PeerOptions {
                 ice_servers: &[],
                 credentials: None,
-                answering: false,
+                answering_role: None,
                 role: match kind {
                     ClientKind::Viewer => PeerRole::Receiver,
                     ClientKind::Publisher { .. } => PeerRole::Sender,

@@ -41,8 +41,10 @@ pub(crate) struct PeerOptions<'a> {
     /// Fixed ICE credentials (the server routes STUN by ufrag); `None` lets webrtc-rs pick
     /// them, and pick new ones on an ICE restart.
     pub credentials: Option<(String, String)>,
-    /// The server answers (DTLS server role); a client offers.
-    pub answering: bool,
+    /// The DTLS role taken when answering: the server is the DTLS server unless the offer is
+    /// `a=setup:passive` (ffmpeg's WHIP muxer), then it must be the client. `None` when
+    /// offering.
+    pub answering_role: Option<RTCDtlsRole>,
     pub role: PeerRole,
 }
 
@@ -156,8 +158,8 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
         Some(Duration::from_secs(10)),
         Some(Duration::from_secs(2)),
     );
-    if options.answering {
-        settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
+    if let Some(role) = options.answering_role {
+        settings = settings.with_answering_dtls_role(role);
     }
     let _ = options.role;
     let config = RTCConfigurationBuilder::new()
@@ -237,6 +239,19 @@ impl Interceptor for DeliverKeyframeRequests {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The DTLS role to answer an offer with: client when the offer insists on being the DTLS
+/// server (`a=setup:passive`), server otherwise (`actpass`, or `active`).
+pub(crate) fn answering_dtls_role(offer_sdp: &str) -> RTCDtlsRole {
+    let passive = offer_sdp
+        .lines()
+        .any(|l| l.trim().eq_ignore_ascii_case("a=setup:passive"));
+    if passive {
+        RTCDtlsRole::Client
+    } else {
+        RTCDtlsRole::Server
+    }
 }
 
 /// Random ICE credentials: a 16-char ufrag (routing key) and a 32-char password.

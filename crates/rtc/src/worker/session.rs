@@ -43,7 +43,7 @@ impl State {
             PeerOptions {
                 ice_servers: &self.ice_servers,
                 credentials: Some((ufrag.clone(), pwd)),
-                answering: true,
+                answering_role: Some(peer::answering_dtls_role(&offer.sdp)),
                 role,
             },
             now,
