@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const SETTINGS_ENV: [&str; 16] = [
+const SETTINGS_ENV: [&str; 17] = [
     "GREENROOM_CONFIG",
     "GREENROOM_HTTP_ADDR",
     "GREENROOM_PUBLIC_URL",

@@ -12,9 +12,11 @@
 //! - The stable error codes listed are exactly those the code answers with.
 //! - `GET /api/v1/openapi.json` serves the file byte for byte.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod scan;
+mod schema;
+
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
@@ -28,160 +30,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use scan::*;
+use schema::*;
+
 const ADMIN: &str = "test-admin-token-0123456789";
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-/// The methods an OpenAPI path item may hold, as axum routes them (HEAD follows GET).
-const METHODS: [&str; 6] = ["get", "post", "put", "patch", "delete", "options"];
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn spec() -> Value {
-    let text = std::fs::read_to_string(manifest_dir().join("openapi.json")).expect("read spec");
-    serde_json::from_str(&text).expect("the spec is JSON")
-}
-
-/// Follows `$ref`s (local ones only) to the value they name.
-fn resolve<'a>(spec: &'a Value, mut value: &'a Value) -> &'a Value {
-    for _ in 0..16 {
-        let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
-            return value;
-        };
-        let pointer = reference
-            .strip_prefix('#')
-            .unwrap_or_else(|| panic!("non-local $ref {reference}"));
-        value = spec
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("$ref {reference} does not resolve"));
-    }
-    panic!("$ref chain too long")
-}
-
-fn paths(spec: &Value) -> &serde_json::Map<String, Value> {
-    spec["paths"].as_object().expect("paths")
-}
-
-/// Every documented `(path, method)`.
-fn documented_routes(spec: &Value) -> BTreeMap<String, BTreeSet<String>> {
-    paths(spec)
-        .iter()
-        .map(|(path, item)| {
-            let methods = METHODS
-                .iter()
-                .filter(|m| item.get(**m).is_some())
-                .map(|m| (*m).to_owned())
-                .collect();
-            (path.clone(), methods)
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The routes in the router code
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The source files of every crate that builds HTTP routes (uses axum).
-fn http_sources() -> Vec<(PathBuf, String)> {
-    let crates = manifest_dir().join("..");
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(&crates).expect("crates dir").flatten() {
-        rust_files(&entry.path().join("src"), &mut files);
-    }
-    files.sort();
-    files
-        .into_iter()
-        .filter_map(|path| {
-            let text = std::fs::read_to_string(&path).ok()?;
-            text.contains("axum").then_some((path, text))
-        })
-        .collect()
-}
-
-/// The text of the argument list that starts at `start` (just after an opening parenthesis),
-/// up to its closing parenthesis; string literals are skipped.
-fn call_arguments(text: &str, start: usize) -> &str {
-    let bytes = text.as_bytes();
-    let (mut depth, mut i, mut in_string) = (1usize, start, false);
-    while i < bytes.len() {
-        match (in_string, bytes[i]) {
-            (true, b'\\') => i += 1,
-            (true, b'"') => in_string = false,
-            (false, b'"') => in_string = true,
-            (false, b'(') => depth += 1,
-            (false, b')') => {
-                depth -= 1;
-                if depth == 0 {
-                    return &text[start..i];
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    panic!("unbalanced parentheses after byte {start}")
-}
-
-/// The HTTP methods an axum method-router expression routes (`get(a).post(b)`).
-fn routed_methods(expression: &str) -> BTreeSet<String> {
-    let mut methods = BTreeSet::new();
-    for method in METHODS.iter().chain(&["head", "trace", "any"]) {
-        let needle = format!("{method}(");
-        for (at, _) in expression.match_indices(&needle) {
-            let before = expression[..at].chars().next_back();
-            let is_call = match before {
-                None => true,
-                Some(c) => c == '.' || c == '(' || c.is_whitespace(),
-            };
-            if is_call {
-                methods.insert((*method).to_owned());
-            }
-        }
-    }
-    methods
-}
-
-/// Every `.route("path", methods)` in the HTTP crates.
-fn routes_in_code() -> BTreeMap<String, BTreeSet<String>> {
-    let mut routes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (file, text) in http_sources() {
-        for (at, needle) in text.match_indices(".route(") {
-            let args = call_arguments(&text, at + needle.len());
-            let args = args.trim_start();
-            let Some(rest) = args.strip_prefix('"') else {
-                panic!(
-                    "{}: a route path that is not a string literal ({:.60}); \
-                     make it a literal so this test can check it is documented",
-                    file.display(),
-                    args
-                );
-            };
-            let end = rest.find('"').expect("closed string literal");
-            let path = &rest[..end];
-            let methods = routed_methods(&rest[end + 1..]);
-            assert!(
-                !methods.is_empty(),
-                "{}: no method found for route {path}",
-                file.display()
-            );
-            routes.entry(path.to_owned()).or_default().extend(methods);
-        }
-    }
-    routes
-}
 
 #[test]
 fn every_route_in_the_router_code_is_documented_and_nothing_else() {
@@ -213,55 +66,6 @@ fn every_route_in_the_router_code_is_documented_and_nothing_else() {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The error codes
-
-/// The string literals of every `fn code(&self) -> &'static str` in the HTTP crates.
-fn error_codes_in_code() -> BTreeSet<String> {
-    let mut codes = BTreeSet::new();
-    for (_, text) in http_sources() {
-        for (at, _) in text.match_indices("fn code(&self) -> &'static str") {
-            let body_start = at + text[at..].find('{').expect("fn body") + 1;
-            let body = call_arguments_braces(&text, body_start);
-            let mut rest = body;
-            while let Some(open) = rest.find('"') {
-                let after = &rest[open + 1..];
-                let close = after.find('"').expect("closed literal");
-                codes.insert(after[..close].to_owned());
-                rest = &after[close + 1..];
-            }
-        }
-    }
-    codes
-}
-
-/// Like [`call_arguments`] for a `{ ... }` block (no string holds a brace in these functions).
-fn call_arguments_braces(text: &str, start: usize) -> &str {
-    let mut depth = 1usize;
-    for (i, c) in text[start..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return &text[start..start + i];
-                }
-            }
-            _ => {}
-        }
-    }
-    panic!("unbalanced braces")
-}
-
-fn documented_error_codes(spec: &Value) -> BTreeSet<String> {
-    spec["components"]["schemas"]["ErrorCode"]["enum"]
-        .as_array()
-        .expect("ErrorCode enum")
-        .iter()
-        .map(|code| code.as_str().expect("code").to_owned())
-        .collect()
-}
-
 #[test]
 fn the_documented_error_codes_are_the_ones_the_code_answers() {
     let spec = spec();
@@ -284,116 +88,6 @@ fn the_documented_error_codes_are_the_ones_the_code_answers() {
             "{code} is not explained in the ErrorCode table"
         );
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The document itself
-
-fn walk<'a>(value: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
-    out.push((at.clone(), value));
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                walk(child, format!("{at}/{key}"), out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                walk(child, format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Checks `value` against a JSON schema (the subset the spec uses). Objects are strict: a field
-/// the schema does not list is an error, so a new field in an answer must be documented.
-fn check_schema(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-    let schema = resolve(spec, schema);
-    if let Some(alternatives) = schema.get("oneOf").and_then(Value::as_array) {
-        let matching = alternatives
-            .iter()
-            .filter(|alternative| {
-                let mut inner = Vec::new();
-                check_schema(spec, alternative, value, at, &mut inner);
-                inner.is_empty()
-            })
-            .count();
-        if matching != 1 {
-            errors.push(format!("{at}: {value} matches {matching} oneOf schemas"));
-        }
-        return;
-    }
-    if let Some(expected) = schema.get("const")
-        && value != expected
-    {
-        errors.push(format!("{at}: {value} is not {expected}"));
-    }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-    }
-    if let Some(types) = schema.get("type") {
-        let types: Vec<&str> = match types {
-            Value::String(t) => vec![t.as_str()],
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        let fits = types.iter().any(|t| match *t {
-            "null" => value.is_null(),
-            "boolean" => value.is_boolean(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "string" => value.is_string(),
-            "array" => value.is_array(),
-            "object" => value.is_object(),
-            _ => false,
-        });
-        if !fits {
-            errors.push(format!("{at}: {value} is not of type {types:?}"));
-            return;
-        }
-    }
-    match value {
-        Value::Object(fields) => {
-            for required in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !fields.contains_key(required) {
-                    errors.push(format!("{at}: missing required field {required}"));
-                }
-            }
-            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-                for (name, field) in fields {
-                    match properties.get(name) {
-                        Some(field_schema) => {
-                            check_schema(spec, field_schema, field, &format!("{at}.{name}"), errors)
-                        }
-                        None => errors.push(format!("{at}: undocumented field {name}")),
-                    }
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    check_schema(spec, item_schema, item, &format!("{at}[{i}]"), errors);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn assert_matches_schema(spec: &Value, schema: &Value, value: &Value, what: &str) {
-    let mut errors = Vec::new();
-    check_schema(spec, schema, value, "$", &mut errors);
-    assert!(errors.is_empty(), "{what}: {errors:#?}\n{value:#}");
 }
 
 #[test]
@@ -475,23 +169,6 @@ fn the_document_is_openapi_3_1_and_consistent() {
             assert_matches_schema(&spec, schema, example, &format!("example of {name}"));
         }
     }
-}
-
-/// Path-item and operation parameters, resolved.
-fn parameters<'a>(spec: &'a Value, item: &'a Value, operation: &'a Value) -> Vec<&'a Value> {
-    item.get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .chain(
-            operation
-                .get("parameters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten(),
-        )
-        .map(|p| resolve(spec, p))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
