@@ -386,3 +386,41 @@ export function videoLayersOf(json) {
   }
   return null;
 }
+
+/**
+ * Spawns a helper process (e.g. an ffmpeg publisher) in its own process group, with stdout
+ * and stderr appended to `logFile`. It is killed by the exit handler if the run is
+ * interrupted; stop it with `stopChild`.
+ */
+export function spawnTracked(command, args, { logFile, env } = {}) {
+  const out = logFile ? fs.openSync(logFile, 'a') : 'ignore';
+  const child = spawn(command, args, {
+    env: env || process.env,
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  if (logFile) fs.closeSync(out);
+  running.add(child);
+  child.exited = null;
+  child.once('exit', (code, signal) => {
+    child.exited = { code, signal };
+    running.delete(child);
+  });
+  // Could not be started (e.g. not installed): no `exit` event follows.
+  child.once('error', (err) => {
+    if (!child.exited) child.exited = { error: err.message };
+    running.delete(child);
+  });
+  return child;
+}
+
+/** SIGKILLs a `spawnTracked` child (and its process group) and waits until it has exited. */
+export async function stopChild(child) {
+  if (!child) return;
+  if (!child.exited && child.pid !== undefined) {
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    killGroup(child, 'SIGKILL');
+    await gone;
+  }
+  running.delete(child);
+}
