@@ -13,7 +13,9 @@ what="${1:-all}"
 # libav*-dev: ffmpeg-sys-next (bindgen over FFmpeg 5.1) for the AAC->Opus / H.264 transcoders.
 build_pkgs=(build-essential pkg-config clang libclang-dev cmake
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev libavfilter-dev libavdevice-dev)
-test_pkgs=(chromium ffmpeg postgresql redis-server)
+# python3-gi + gst-rtsp-server + plugins: scripts/rtsp-test-server.py (RTSP pull tests).
+test_pkgs=(chromium ffmpeg postgresql redis-server
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -16,6 +16,10 @@ pub enum ControlError {
     /// A title is empty or too long.
     #[error("invalid title: {reason}")]
     InvalidTitle { reason: String },
+    /// A stream's source is not an `rtsp://`/`rtsps://` URL with a host, or its transport is
+    /// not `tcp`/`udp`.
+    #[error("invalid source: {reason}")]
+    InvalidSourceUrl { reason: String },
     /// The database URL names a backend greenroom does not support.
     #[error("unsupported database URL {url:?}: use sqlite://... or postgres://...")]
     UnsupportedDatabase { url: String },

@@ -12,7 +12,9 @@
 //! - a stream key is only ever compared in constant time and never printed by `Debug`;
 //! - a stream's stored status is `created` or `ended`; `ended` is final. Whether a created
 //!   stream is idle or live is not stored: the WebRTC engine knows it;
-//! - times are unix milliseconds (`BIGINT`), ids and keys `TEXT`, on both backends.
+//! - times are unix milliseconds (`BIGINT`), ids and keys `TEXT`, on both backends;
+//! - a stream's source (an RTSP URL the server pulls, and `tcp`/`udp`) is set at creation
+//!   and never changes; `source_url` and `source_transport` are both set or both `NULL`.
 
 mod error;
 mod store;
@@ -20,4 +22,7 @@ mod stream;
 
 pub use error::ControlError;
 pub use store::{Backend, Store};
-pub use stream::{MAX_TITLE_CHARS, Stream, StreamKey, StreamStatus, is_stream_id, validate_title};
+pub use stream::{
+    MAX_SOURCE_URL_BYTES, MAX_TITLE_CHARS, SourceTransport, Stream, StreamKey, StreamSource,
+    StreamStatus, is_stream_id, validate_title,
+};

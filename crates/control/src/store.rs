@@ -8,12 +8,13 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
 use crate::stream::{StreamKey, generate_stream_id, is_stream_id, validate_title};
-use crate::{ControlError, Stream, StreamStatus};
+use crate::{ControlError, SourceTransport, Stream, StreamSource, StreamStatus};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
-const COLUMNS: &str = "id, title, stream_key, status, created_at_ms, ended_at_ms";
+const COLUMNS: &str =
+    "id, title, stream_key, status, created_at_ms, ended_at_ms, source_url, source_transport";
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +112,16 @@ impl Store {
 
     /// Creates a stream with a fresh id and key. The title is validated and trimmed.
     pub async fn create_stream(&self, title: &str) -> Result<Stream, ControlError> {
+        self.create_stream_with_source(title, None).await
+    }
+
+    /// Creates a stream that pulls its media from `source` (checked with
+    /// [`StreamSource::new`]), or a plain one with `None`.
+    pub async fn create_stream_with_source(
+        &self,
+        title: &str,
+        source: Option<StreamSource>,
+    ) -> Result<Stream, ControlError> {
         let stream = Stream {
             id: generate_stream_id(),
             title: validate_title(title)?,
@@ -118,16 +129,25 @@ impl Store {
             status: StreamStatus::Created,
             created_at_ms: now_ms(),
             ended_at_ms: None,
+            source,
         };
         sqlx::query(
-            "INSERT INTO streams (id, title, stream_key, status, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO streams \
+             (id, title, stream_key, status, created_at_ms, source_url, source_transport) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&stream.id)
         .bind(&stream.title)
         .bind(stream.stream_key.expose())
         .bind(stream.status.as_db())
         .bind(stream.created_at_ms)
+        .bind(stream.source.as_ref().map(|source| source.url.clone()))
+        .bind(
+            stream
+                .source
+                .as_ref()
+                .map(|source| source.transport.as_str()),
+        )
         .execute(&self.pool)
         .await
         .map_err(ControlError::database("creating a stream"))?;
@@ -150,6 +170,19 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(ControlError::database("listing streams"))?;
+        rows.iter().map(stream_from_row).collect()
+    }
+
+    /// The streams that have not ended and have a source, oldest first (the pulls to start).
+    pub async fn open_streams_with_sources(&self) -> Result<Vec<Stream>, ControlError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM streams WHERE status = $1 AND source_url IS NOT NULL \
+             ORDER BY created_at_ms, id"
+        ))
+        .bind(StreamStatus::Created.as_db())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ControlError::database("listing streams with sources"))?;
         rows.iter().map(stream_from_row).collect()
     }
 
@@ -257,12 +290,36 @@ fn stream_from_row(row: &AnyRow) -> Result<Stream, ControlError> {
         id: id.clone(),
         reason: format!("unknown status {status:?}"),
     })?;
+    let source_url: Option<String> = row.try_get("source_url").map_err(decode)?;
+    let source_transport: Option<String> = row.try_get("source_transport").map_err(decode)?;
+    let source = match (source_url, source_transport) {
+        (None, None) => None,
+        (Some(url), transport) => {
+            let transport = match transport.as_deref() {
+                None => SourceTransport::Tcp,
+                Some(value) => {
+                    SourceTransport::parse(value).ok_or_else(|| ControlError::Corrupt {
+                        id: id.clone(),
+                        reason: format!("unknown source transport {value:?}"),
+                    })?
+                }
+            };
+            Some(StreamSource { url, transport })
+        }
+        (None, Some(_)) => {
+            return Err(ControlError::Corrupt {
+                id,
+                reason: "a source transport without a source URL".to_owned(),
+            });
+        }
+    };
     Ok(Stream {
         title: row.try_get("title").map_err(decode)?,
         stream_key: StreamKey::from_db(row.try_get("stream_key").map_err(decode)?),
         status,
         created_at_ms: row.try_get("created_at_ms").map_err(decode)?,
         ended_at_ms: row.try_get("ended_at_ms").map_err(decode)?,
+        source,
         id,
     })
 }

@@ -87,6 +87,136 @@ pub struct Stream {
     pub created_at_ms: i64,
     /// Unix milliseconds; set once the stream has ended.
     pub ended_at_ms: Option<i64>,
+    /// The RTSP source the server pulls, if the stream has one.
+    pub source: Option<StreamSource>,
+}
+
+/// Longest source URL accepted, in bytes.
+pub const MAX_SOURCE_URL_BYTES: usize = 2048;
+
+/// How RTP travels from an RTSP source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceTransport {
+    /// Interleaved in the RTSP TCP connection (the default).
+    #[default]
+    Tcp,
+    /// RTP over UDP (LAN only).
+    Udp,
+}
+
+impl SourceTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceTransport::Tcp => "tcp",
+            SourceTransport::Udp => "udp",
+        }
+    }
+
+    /// `tcp` or `udp`, as stored and as the API takes them.
+    pub fn parse(value: &str) -> Option<SourceTransport> {
+        match value {
+            "tcp" => Some(SourceTransport::Tcp),
+            "udp" => Some(SourceTransport::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// Where a stream pulls its media from: an `rtsp://` or `rtsps://` URL (credentials, if any,
+/// in it) and the RTP transport. `Debug` masks the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StreamSource {
+    pub url: String,
+    pub transport: SourceTransport,
+}
+
+impl std::fmt::Debug for StreamSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSource")
+            .field("url", &redact_password(&self.url))
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+impl StreamSource {
+    /// Checks a source: `rtsp://` or `rtsps://` (any case), a host, an optional numeric port,
+    /// at most [`MAX_SOURCE_URL_BYTES`], no whitespace or control characters. The URL is
+    /// trimmed; the transport defaults to TCP.
+    pub fn new(url: &str, transport: Option<&str>) -> Result<StreamSource, ControlError> {
+        let invalid = |reason: &str| ControlError::InvalidSourceUrl {
+            reason: reason.to_owned(),
+        };
+        let transport = match transport {
+            None => SourceTransport::Tcp,
+            Some(value) => SourceTransport::parse(value)
+                .ok_or_else(|| invalid("source_transport must be \"tcp\" or \"udp\""))?,
+        };
+        let url = url.trim();
+        if url.len() > MAX_SOURCE_URL_BYTES {
+            return Err(invalid("the source URL is longer than 2048 bytes"));
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "the source URL must not contain spaces or control characters",
+            ));
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(invalid(
+                "the source URL must start with rtsp:// or rtsps://",
+            ));
+        };
+        if !scheme.eq_ignore_ascii_case("rtsp") && !scheme.eq_ignore_ascii_case("rtsps") {
+            return Err(invalid(
+                "the source URL must start with rtsp:// or rtsps://",
+            ));
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = match host_port.strip_prefix('[') {
+            // [IPv6]:port
+            Some(v6) => match v6.split_once(']') {
+                Some((host, after)) => (host, after.strip_prefix(':')),
+                None => return Err(invalid("the source URL has an unclosed [IPv6] host")),
+            },
+            None => match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            },
+        };
+        if host.is_empty() {
+            return Err(invalid("the source URL has no host"));
+        }
+        if let Some(port) = port
+            && !port.is_empty()
+            && port.parse::<u16>().is_err()
+        {
+            return Err(invalid(
+                "the source URL's port is not a number from 0 to 65535",
+            ));
+        }
+        Ok(StreamSource {
+            url: url.to_owned(),
+            transport,
+        })
+    }
+}
+
+/// `url` with the password of its user info replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 impl Stream {
@@ -170,6 +300,45 @@ mod tests {
         assert!(!key.matches(&key.expose()[..10]));
         assert!(!key.matches(StreamKey::generate().expose()));
         assert!(!format!("{key:?}").contains(key.expose()));
+    }
+
+    #[test]
+    fn sources_are_rtsp_urls_with_a_host() {
+        let source = StreamSource::new(" rtsp://u:p@cam.local:554/s1 ", None).expect("valid");
+        assert_eq!(source.url, "rtsp://u:p@cam.local:554/s1");
+        assert_eq!(source.transport, SourceTransport::Tcp);
+        let udp = StreamSource::new("RTSPS://[::1]:8554/x", Some("udp")).expect("valid");
+        assert_eq!(udp.transport, SourceTransport::Udp);
+        assert!(StreamSource::new("rtsp://10.0.0.2", None).is_ok());
+        for bad in [
+            "",
+            "http://cam/x",
+            "rtsp://",
+            "rtsp:///x",
+            "rtsp://u:p@/x",
+            "rtsp://cam:99999/x",
+            "rtsp://cam/a b",
+            "rtsp://[::1/x",
+            "cam.local/x",
+        ] {
+            assert!(
+                matches!(
+                    StreamSource::new(bad, None),
+                    Err(ControlError::InvalidSourceUrl { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(StreamSource::new("rtsp://cam/x", Some("sctp")).is_err());
+        assert!(StreamSource::new(&format!("rtsp://cam/{}", "a".repeat(2100)), None).is_err());
+    }
+
+    #[test]
+    fn source_debug_hides_the_password() {
+        let source = StreamSource::new("rtsp://admin:hunter2@cam/x", None).expect("valid");
+        let shown = format!("{source:?}");
+        assert!(shown.contains("admin:***@cam/x"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

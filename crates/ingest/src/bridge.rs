@@ -1,4 +1,4 @@
-//! From RTMP's FLV tags to the engine's tracks.
+//! From RTMP's FLV tags (and RTSP's access units) to the engine's tracks.
 //!
 //! An [`FlvBridge`] runs one thread per publish that owns the stream's
 //! [`greenroom_rtc::LocalPublisher`] and whatever the media needs on the way:
@@ -8,6 +8,11 @@
 //!   sends them) is decoded and encoded again without B-frames, because browsers stutter on
 //!   reordered WebRTC video; from then on the stream's stats say `transcoded` with the reason;
 //! - AAC is transcoded to Opus (48 kHz, 20 ms frames).
+//!
+//! RTSP sources feed the same pipeline without FLV framing: H.264 access units in Annex B with
+//! a 90 kHz presentation time ([`FlvBridge::h264_annexb`]; B-frames show as a presentation
+//! time going back), the AAC `AudioSpecificConfig` ([`FlvBridge::aac_config`]) and raw AAC
+//! frames ([`FlvBridge::aac_raw`]).
 //!
 //! The thread is fed through a bounded queue: when it falls behind (a transcoder slower than
 //! real time), tags are dropped and counted rather than buffered without bound.
@@ -33,8 +38,28 @@ const REENCODE_BITRATE_BPS: u32 = 2_500_000;
 
 /// One FLV tag body with its RTMP timestamp.
 enum Tag {
-    Video { timestamp_ms: u32, body: Bytes },
-    Audio { timestamp_ms: u32, body: Bytes },
+    Video {
+        timestamp_ms: u32,
+        body: Bytes,
+    },
+    Audio {
+        timestamp_ms: u32,
+        body: Bytes,
+    },
+    /// An H.264 access unit in Annex B, parameter sets in band (RTSP).
+    AnnexB {
+        pts_90k: i64,
+        access_unit: Bytes,
+    },
+    /// An AAC `AudioSpecificConfig` (RTSP: from the SDP).
+    AacConfig {
+        config: Bytes,
+    },
+    /// One raw AAC frame (no ADTS header).
+    AacRaw {
+        pts_ms: i64,
+        frame: Bytes,
+    },
 }
 
 /// The network side's handle: hands tags to the media thread.
@@ -86,6 +111,26 @@ impl FlvBridge {
         self.push(Tag::Audio { timestamp_ms, body });
     }
 
+    /// One H.264 access unit in Annex B (start codes; SPS/PPS in band before keyframes), in
+    /// decode order, presented at `pts_90k` (90 kHz, from the start of the session).
+    pub fn h264_annexb(&mut self, pts_90k: i64, access_unit: Bytes) {
+        self.push(Tag::AnnexB {
+            pts_90k,
+            access_unit,
+        });
+    }
+
+    /// The AAC `AudioSpecificConfig` of the raw frames that follow (each one restarts the
+    /// AAC decoder).
+    pub fn aac_config(&mut self, config: Bytes) {
+        self.push(Tag::AacConfig { config });
+    }
+
+    /// One raw AAC frame (no ADTS header) whose first sample plays at `pts_ms`.
+    pub fn aac_raw(&mut self, pts_ms: i64, frame: Bytes) {
+        self.push(Tag::AacRaw { pts_ms, frame });
+    }
+
     fn push(&mut self, tag: Tag) {
         let Some(tx) = &self.tx else {
             return;
@@ -125,6 +170,8 @@ struct VideoState {
     packetizer: H264Packetizer,
     reencoder: Option<H264Reencoder>,
     reencode_failed: bool,
+    /// Presentation time of the last Annex B access unit (RTSP), to spot B-frames.
+    last_annexb_pts_90k: Option<i64>,
     sequence_number: u16,
     scratch: Vec<RtpPayload>,
 }
@@ -161,6 +208,7 @@ impl Pipeline {
                 packetizer: H264Packetizer::new(RTP_MTU),
                 reencoder: None,
                 reencode_failed: false,
+                last_annexb_pts_90k: None,
                 sequence_number: rand::random(),
                 scratch: Vec::new(),
             },
@@ -186,6 +234,12 @@ impl Pipeline {
             match tag {
                 Tag::Video { timestamp_ms, body } => self.handle_video(timestamp_ms, &body),
                 Tag::Audio { timestamp_ms, body } => self.handle_audio(timestamp_ms, &body),
+                Tag::AnnexB {
+                    pts_90k,
+                    access_unit,
+                } => self.handle_annexb(pts_90k, &access_unit),
+                Tag::AacConfig { config } => self.handle_aac_config(config),
+                Tag::AacRaw { pts_ms, frame } => self.handle_aac_raw(pts_ms, &frame),
             }
         }
     }
@@ -242,7 +296,66 @@ impl Pipeline {
             return;
         };
         let pts_ms = i64::from(dts_ms) + i64::from(cts_ms);
-        if cts_ms != 0 && self.video.reencoder.is_none() && !self.video.reencode_failed {
+        if cts_ms != 0 {
+            self.start_reencoder();
+        }
+        if self.video.reencoder.is_some() {
+            let Ok(annexb) =
+                greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
+            else {
+                return;
+            };
+            let mut input = Vec::with_capacity(annexb.len() + 64);
+            if keyframe {
+                for nal in config.sps.iter().chain(config.pps.iter()) {
+                    input.extend_from_slice(&[0, 0, 0, 1]);
+                    input.extend_from_slice(nal);
+                }
+            }
+            input.extend_from_slice(&annexb);
+            self.reencode(&input, pts_ms);
+            return;
+        }
+        if self.source.video != MediaHandling::Repacketized {
+            self.update_source(Some(MediaHandling::Repacketized), None);
+        }
+        let nals: Vec<&[u8]> =
+            match greenroom_media::h264::avcc_nals(avcc, config.length_size).collect() {
+                Ok(nals) => nals,
+                Err(error) => {
+                    tracing::debug!(stream = %self.stream, %error, "bad AVCC frame skipped");
+                    return;
+                }
+            };
+        let params = keyframe.then_some((config.sps.as_slice(), config.pps.as_slice()));
+        self.send_h264(&nals, params, pts_ms);
+    }
+
+    /// An Annex B access unit from RTSP: parameter sets are in band, so it is re-packetized as
+    /// it is; a presentation time going back means B-frames, and from then on it is re-encoded.
+    fn handle_annexb(&mut self, pts_90k: i64, access_unit: &[u8]) {
+        if self
+            .video
+            .last_annexb_pts_90k
+            .is_some_and(|last| pts_90k < last)
+        {
+            self.start_reencoder();
+        }
+        self.video.last_annexb_pts_90k = Some(pts_90k);
+        if self.video.reencoder.is_some() {
+            self.reencode(access_unit, pts_90k.div_euclid(90));
+            return;
+        }
+        if self.source.video != MediaHandling::Repacketized {
+            self.update_source(Some(MediaHandling::Repacketized), None);
+        }
+        let nals: Vec<&[u8]> = greenroom_media::h264::annexb_to_nals(access_unit).collect();
+        self.send_h264_90k(&nals, None, pts_90k);
+    }
+
+    /// Starts the B-frame re-encoder, once.
+    fn start_reencoder(&mut self) {
+        if self.video.reencoder.is_none() && !self.video.reencode_failed {
             match H264Reencoder::new(ReencodeOptions {
                 bitrate_bps: REENCODE_BITRATE_BPS,
                 max_keyframe_interval_frames: 120,
@@ -261,56 +374,43 @@ impl Pipeline {
                 }
             }
         }
-        if let Some(reencoder) = self.video.reencoder.as_mut() {
-            let Ok(annexb) =
-                greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
-            else {
-                return;
-            };
-            let mut input = Vec::with_capacity(annexb.len() + 64);
-            if keyframe {
-                for nal in config.sps.iter().chain(config.pps.iter()) {
-                    input.extend_from_slice(&[0, 0, 0, 1]);
-                    input.extend_from_slice(nal);
-                }
-            }
-            input.extend_from_slice(&annexb);
-            let frames = match reencoder.push(&input, pts_ms) {
-                Ok(frames) => frames,
-                Err(error) => {
-                    tracing::warn!(stream = %self.stream, %error, "re-encoding failed for a frame");
-                    return;
-                }
-            };
-            for frame in frames {
-                let nals: Vec<&[u8]> =
-                    greenroom_media::h264::annexb_to_nals(&frame.annexb).collect();
-                self.send_h264(&nals, None, frame.pts_ms);
-            }
+    }
+
+    /// Feeds one Annex B access unit (decode order) to the re-encoder and sends what comes out.
+    fn reencode(&mut self, annexb: &[u8], pts_ms: i64) {
+        let Some(reencoder) = self.video.reencoder.as_mut() else {
             return;
+        };
+        let frames = match reencoder.push(annexb, pts_ms) {
+            Ok(frames) => frames,
+            Err(error) => {
+                tracing::warn!(stream = %self.stream, %error, "re-encoding failed for a frame");
+                return;
+            }
+        };
+        for frame in frames {
+            let nals: Vec<&[u8]> = greenroom_media::h264::annexb_to_nals(&frame.annexb).collect();
+            self.send_h264(&nals, None, frame.pts_ms);
         }
-        if self.source.video != MediaHandling::Repacketized {
-            self.update_source(Some(MediaHandling::Repacketized), None);
-        }
-        let nals: Vec<&[u8]> =
-            match greenroom_media::h264::avcc_nals(avcc, config.length_size).collect() {
-                Ok(nals) => nals,
-                Err(error) => {
-                    tracing::debug!(stream = %self.stream, %error, "bad AVCC frame skipped");
-                    return;
-                }
-            };
-        let params = keyframe.then_some((config.sps.as_slice(), config.pps.as_slice()));
-        self.send_h264(&nals, params, pts_ms);
     }
 
     fn send_h264(&mut self, nals: &[&[u8]], params: Option<(&[Bytes], &[Bytes])>, pts_ms: i64) {
+        self.send_h264_90k(nals, params, pts_ms.max(0) * 90);
+    }
+
+    fn send_h264_90k(
+        &mut self,
+        nals: &[&[u8]],
+        params: Option<(&[Bytes], &[Bytes])>,
+        pts_90k: i64,
+    ) {
         let mut out = std::mem::take(&mut self.video.scratch);
         out.clear();
         self.video
             .packetizer
             .packetize_access_unit(nals, params, &mut out);
-        let timestamp = (pts_ms.max(0) as u64 * 90) as u32;
+        // RTP timestamps wrap: keep the low 32 bits.
+        let timestamp = pts_90k.max(0) as u64 as u32;
         for payload in out.drain(..) {
             self.publisher.send(LocalRtp {
                 kind: TrackKind::Video,
@@ -336,47 +436,54 @@ impl Pipeline {
         };
         match tag {
             FlvAudio::AacSequenceHeader { config } => {
-                if self.audio.failed {
-                    return;
-                }
-                match AacToOpus::new(config) {
-                    Ok(transcoder) => {
-                        self.audio.transcoder = Some(transcoder);
-                        self.update_source(None, Some(MediaHandling::Transcoded));
-                    }
-                    Err(error) => {
-                        tracing::error!(stream = %self.stream, %error, "cannot start AAC to Opus; audio dropped");
-                        self.audio.failed = true;
-                    }
-                }
+                self.handle_aac_config(Bytes::copy_from_slice(config));
             }
-            FlvAudio::AacRaw { data } => {
-                let Some(transcoder) = self.audio.transcoder.as_mut() else {
-                    return;
-                };
-                let frames = match transcoder.push(data, i64::from(timestamp_ms)) {
-                    Ok(frames) => frames,
-                    Err(error) => {
-                        tracing::debug!(stream = %self.stream, %error, "AAC frame not transcoded");
-                        return;
-                    }
-                };
-                for frame in frames {
-                    self.publisher.send(LocalRtp {
-                        kind: TrackKind::Audio,
-                        codec: Codec::Opus,
-                        layer: Layer::High,
-                        sequence_number: self.audio.sequence_number,
-                        timestamp: frame.timestamp_48k,
-                        marker: false,
-                        payload: frame.data,
-                    });
-                    self.audio.sequence_number = self.audio.sequence_number.wrapping_add(1);
-                }
-            }
+            FlvAudio::AacRaw { data } => self.handle_aac_raw(i64::from(timestamp_ms), data),
             FlvAudio::Unsupported { format } => {
                 tracing::debug!(stream = %self.stream, format, "unsupported audio format skipped");
             }
+        }
+    }
+
+    /// (Re)starts AAC to Opus for an `AudioSpecificConfig`.
+    fn handle_aac_config(&mut self, config: Bytes) {
+        if self.audio.failed {
+            return;
+        }
+        match AacToOpus::new(&config) {
+            Ok(transcoder) => {
+                self.audio.transcoder = Some(transcoder);
+                self.update_source(None, Some(MediaHandling::Transcoded));
+            }
+            Err(error) => {
+                tracing::error!(stream = %self.stream, %error, "cannot start AAC to Opus; audio dropped");
+                self.audio.failed = true;
+            }
+        }
+    }
+
+    fn handle_aac_raw(&mut self, pts_ms: i64, data: &[u8]) {
+        let Some(transcoder) = self.audio.transcoder.as_mut() else {
+            return;
+        };
+        let frames = match transcoder.push(data, pts_ms) {
+            Ok(frames) => frames,
+            Err(error) => {
+                tracing::debug!(stream = %self.stream, %error, "AAC frame not transcoded");
+                return;
+            }
+        };
+        for frame in frames {
+            self.publisher.send(LocalRtp {
+                kind: TrackKind::Audio,
+                codec: Codec::Opus,
+                layer: Layer::High,
+                sequence_number: self.audio.sequence_number,
+                timestamp: frame.timestamp_48k,
+                marker: false,
+                payload: frame.data,
+            });
+            self.audio.sequence_number = self.audio.sequence_number.wrapping_add(1);
         }
     }
 }

@@ -16,7 +16,8 @@
 //!   the WHEP `PATCH` need only the session URL, whose random id is the capability;
 //! - ETags are sent quoted and passed to the engine bare (`If-Match: "x"` becomes `x`).
 //!
-//! RTMP and RTSP ingest will live here too and feed the same engine.
+//! RTMP publishes ([`rtmp`], [`rtmp_publish`]) and RTSP pulls ([`rtsp`]) feed the same engine
+//! through [`bridge`].
 
 mod authority;
 pub mod bridge;
@@ -24,6 +25,7 @@ mod error;
 mod http_util;
 pub mod rtmp;
 pub mod rtmp_publish;
+pub mod rtsp;
 pub mod transcode;
 mod whep;
 mod whip;

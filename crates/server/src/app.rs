@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use crate::api::{self, ApiError};
 use crate::authority::ControlAuthority;
 use crate::pages;
+use crate::sources::Sources;
 
 /// What every handler shares; cheap to clone.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     /// `rtmp://host:port/live` when RTMP ingest is on.
     pub rtmp_base: Option<Arc<str>>,
+    /// The RTSP pulls of streams with a source.
+    pub sources: Sources,
 }
 
 impl std::fmt::Debug for AppState {
@@ -39,12 +42,14 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(store: Store, engine: RtcEngine, public_url: &str, admin_token: &str) -> AppState {
+        let sources = Sources::new(engine.clone());
         AppState {
             store,
             engine,
             public_url: Arc::from(public_url.trim_end_matches('/')),
             admin_token: Arc::from(admin_token),
             rtmp_base: None,
+            sources,
         }
     }
 

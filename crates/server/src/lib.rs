@@ -22,6 +22,7 @@ pub mod config;
 pub mod openapi;
 pub mod pages;
 pub mod serve;
+pub mod sources;
 
 use std::io::IsTerminal;
 

@@ -79,11 +79,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
 
     let stream = first_stream(&store).await?;
-    let signal = shutdown_signal()?;
-    print_banner(bound, &public_url, &admin, &stream);
-    if let Some(base) = &state.rtmp_base {
-        println!("rtmp: {base}/{}", stream.stream_key.expose());
+    let sources = state.sources.clone();
+    match sources.start_open(&store).await {
+        Ok(0) => {}
+        Ok(pulls) => tracing::info!(pulls, "RTSP sources started"),
+        Err(error) => tracing::error!(%error, "cannot read the streams with RTSP sources"),
     }
+    let signal = shutdown_signal()?;
+    print_banner(
+        bound,
+        &public_url,
+        &admin,
+        &stream,
+        state.rtmp_base.as_deref(),
+    );
     tokio::spawn(async move {
         signal.await;
         let _ = stop_tx.send(true);
@@ -94,6 +103,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed");
     tracing::info!("shutting down");
+    sources.shutdown().await;
     if let Some(rtmp) = rtmp {
         let _ = rtmp.await;
     }
@@ -117,26 +127,41 @@ async fn first_stream(store: &Store) -> anyhow::Result<Stream> {
         .context("cannot create the first stream")
 }
 
+/// Prints where to go. A closed or broken stdout must not stop a server, so write errors are
+/// ignored (the same lines are in the log).
 fn print_banner(
     bound: SocketAddr,
     public_url: &str,
     admin: &admin_token::AdminToken,
     stream: &Stream,
+    rtmp_base: Option<&str>,
 ) {
-    println!("greenroom listening on {public_url} (bound to {bound})");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            let _ = writeln!(out, $($arg)*);
+        }};
+    }
+    say!("greenroom listening on {public_url} (bound to {bound})");
     match &admin.origin {
         TokenOrigin::Generated(path) => {
-            println!("admin token: {} (saved to {})", admin.token, path.display());
+            say!("admin token: {} (saved to {})", admin.token, path.display());
         }
-        TokenOrigin::Stored(path) => println!("admin token: stored in {}", path.display()),
-        TokenOrigin::Configured => println!("admin token: from the configuration"),
+        TokenOrigin::Stored(path) => say!("admin token: stored in {}", path.display()),
+        TokenOrigin::Configured => say!("admin token: from the configuration"),
     }
-    println!(
+    say!(
         "studio: {public_url}/studio/{}#key={}",
         stream.id,
         stream.stream_key.expose()
     );
-    println!("watch: {public_url}/watch/{}", stream.id);
+    say!("watch: {public_url}/watch/{}", stream.id);
+    if let Some(base) = rtmp_base {
+        say!("rtmp: {base}/{}", stream.stream_key.expose());
+    }
+    let _ = out.flush();
+    tracing::info!(%public_url, stream = %stream.id, "ready");
 }
 
 async fn log_engine_events(engine: RtcEngine) {

@@ -27,6 +27,8 @@ pub enum ApiError {
     InvalidRequest { reason: String },
     #[error("{reason}")]
     InvalidTitle { reason: String },
+    #[error("{reason}")]
+    InvalidSourceUrl { reason: String },
     #[error("unavailable: {detail}")]
     Unavailable { detail: String },
     #[error("internal error: {detail}")]
@@ -46,7 +48,9 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidTitle { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidTitle { .. } | ApiError::InvalidSourceUrl { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,6 +67,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::InvalidTitle { .. } => "invalid_title",
+            ApiError::InvalidSourceUrl { .. } => "invalid_source_url",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal { .. } => "internal",
         }
@@ -74,6 +79,7 @@ impl From<ControlError> for ApiError {
         match err {
             ControlError::StreamNotFound { id } => ApiError::StreamNotFound { id },
             ControlError::InvalidTitle { reason } => ApiError::InvalidTitle { reason },
+            ControlError::InvalidSourceUrl { reason } => ApiError::InvalidSourceUrl { reason },
             ControlError::InvalidStreamKey { .. } => ApiError::Unauthorized,
             other => ApiError::Internal {
                 detail: other.to_string(),

@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use greenroom_control::Stream;
+use greenroom_control::{Stream, StreamSource};
 use greenroom_rtc::PublisherStats;
 use http::StatusCode;
 use serde::Serialize;
 
 use crate::api::ApiError;
 use crate::app::AppState;
+use crate::sources::SourceView;
 
 /// A stream as the admin API shows it. URLs are absolute, from the public URL.
 #[derive(Debug, Serialize)]
@@ -33,6 +34,9 @@ pub struct StreamView {
     pub viewers: usize,
     /// The live publisher: its tracks and their layers (bitrate, fps, resolution, codec).
     pub publisher: Option<PublisherStats>,
+    /// The RTSP source the server pulls (password masked) and how the pull is doing; `null`
+    /// for streams without one.
+    pub source: Option<SourceView>,
 }
 
 /// What the public watch page may know.
@@ -53,6 +57,7 @@ async fn view(state: &AppState, stream: Stream) -> StreamView {
         let status = if stats.live { "live" } else { "idle" };
         (status, stats.viewers, stats.publisher)
     };
+    let source = state.sources.view(&stream);
     let base = &state.public_url;
     let id = &stream.id;
     StreamView {
@@ -72,6 +77,7 @@ async fn view(state: &AppState, stream: Stream) -> StreamView {
         status,
         viewers,
         publisher,
+        source,
     }
 }
 
@@ -81,7 +87,8 @@ fn rfc3339(unix_ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// `POST /api/v1/streams` `{"title": "..."}` → `201` with the stream.
+/// `POST /api/v1/streams` `{"title": "...", "source_url"?: "rtsp://...", "source_transport"?:
+/// "tcp"|"udp"}` → `201` with the stream; a stream with a source is pulled at once.
 pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
@@ -105,8 +112,32 @@ pub async fn create(
             });
         }
     };
-    let stream = state.store.create_stream(title).await?;
+    let source = source_field(fields)?;
+    let stream = state.store.create_stream_with_source(title, source).await?;
+    state.sources.start(&stream);
     Ok((StatusCode::CREATED, Json(view(&state, stream).await)).into_response())
+}
+
+/// The optional `source_url` and `source_transport` of a create request.
+fn source_field(
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<StreamSource>, ApiError> {
+    let invalid = |reason: &str| ApiError::InvalidSourceUrl {
+        reason: reason.to_owned(),
+    };
+    let transport = match fields.get("source_transport") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(transport)) => Some(transport.as_str()),
+        Some(_) => return Err(invalid("source_transport must be \"tcp\" or \"udp\"")),
+    };
+    match fields.get("source_url") {
+        None | Some(serde_json::Value::Null) if transport.is_some() => {
+            Err(invalid("source_transport needs a source_url"))
+        }
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(url)) => Ok(Some(StreamSource::new(url, transport)?)),
+        Some(_) => Err(invalid("source_url must be a string")),
+    }
 }
 
 /// `GET /api/v1/streams` → every stream, newest first.
@@ -137,6 +168,7 @@ pub async fn end(
     let Path(id) = id?;
     // Stored first: a publisher racing the engine's teardown is refused by the authority.
     let stream = state.store.end_stream(&id).await?;
+    state.sources.stop(&id).await;
     state.engine.end_stream(&id).await;
     Ok(Json(view(&state, stream).await))
 }
