@@ -57,35 +57,43 @@ impl Default for ReencodeOptions {
 impl ReencodeOptions {
     /// Checks the options the way [`H264Reencoder::new`] does, e.g. before spawning the thread.
     pub fn validate(&self) -> Result<(), TranscodeError> {
-        let invalid = |reason: String| Err(TranscodeError::InvalidOptions { reason });
-        if !(50_000..=50_000_000).contains(&self.bitrate_bps) {
-            return invalid(format!(
-                "bitrate_bps {} is outside 50 kbit/s..50 Mbit/s",
-                self.bitrate_bps
-            ));
-        }
-        if !(1..=1000).contains(&self.max_keyframe_interval_frames) {
-            return invalid(format!(
-                "max_keyframe_interval_frames {} is outside 1..=1000",
-                self.max_keyframe_interval_frames
-            ));
-        }
-        if !X264_PRESETS.contains(&self.preset.as_str()) {
-            return invalid(format!("unknown x264 preset {:?}", self.preset));
-        }
-        if self.encoder_threads > 16 {
-            return invalid(format!(
-                "encoder_threads {} is above 16",
-                self.encoder_threads
-            ));
-        }
-        if let Some((w, h)) = self.target
-            && ![w, h].iter().all(|d| (16..=4096).contains(d) && d % 2 == 0)
+        let target = || {
+            let (w, h) = self.target?;
+            (![w, h].iter().all(|d| (16..=4096).contains(d) && d % 2 == 0))
+                .then(|| format!("target {w}x{h} must be even and 16..=4096"))
+        };
+        match check_bitrate(self.bitrate_bps)
+            .or_else(|| check_keyframe_interval(self.max_keyframe_interval_frames))
+            .or_else(|| check_preset(&self.preset))
+            .or_else(|| check_encoder_threads(self.encoder_threads))
+            .or_else(target)
         {
-            return invalid(format!("target {w}x{h} must be even and 16..=4096"));
+            Some(reason) => Err(TranscodeError::InvalidOptions { reason }),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Why a bitrate is out of range, if it is.
+pub(super) fn check_bitrate(bitrate_bps: u32) -> Option<String> {
+    (!(50_000..=50_000_000).contains(&bitrate_bps))
+        .then(|| format!("bitrate_bps {bitrate_bps} is outside 50 kbit/s..50 Mbit/s"))
+}
+
+/// Why a keyframe interval is out of range, if it is.
+pub(super) fn check_keyframe_interval(frames: u32) -> Option<String> {
+    (!(1..=1000).contains(&frames))
+        .then(|| format!("max_keyframe_interval_frames {frames} is outside 1..=1000"))
+}
+
+/// Why a preset is not an x264 preset, if it is not.
+pub(super) fn check_preset(preset: &str) -> Option<String> {
+    (!X264_PRESETS.contains(&preset)).then(|| format!("unknown x264 preset {preset:?}"))
+}
+
+/// Why a libx264 thread count is too high, if it is.
+pub(super) fn check_encoder_threads(threads: u32) -> Option<String> {
+    (threads > 16).then(|| format!("encoder_threads {threads} is above 16"))
 }
 
 /// One re-encoded access unit.
@@ -114,10 +122,10 @@ pub struct H264Reencoder {
     decoder: decoder::Video,
     decoded: frame::Video,
     scaler: Option<Scaler>,
-    encoder: Option<OpenEncoder>,
+    encoder: Option<X264Encoder>,
     packet: Packet,
     keyframe_requested: bool,
-    last_pts_ms: Option<i64>,
+    clock: PtsClock,
 }
 
 impl std::fmt::Debug for H264Reencoder {
@@ -126,24 +134,12 @@ impl std::fmt::Debug for H264Reencoder {
             .field("options", &self.options)
             .field(
                 "encoder_size",
-                &self.encoder.as_ref().map(|e| (e.width, e.height)),
+                &self.encoder.as_ref().map(X264Encoder::size),
             )
             .field("keyframe_requested", &self.keyframe_requested)
-            .field("last_pts_ms", &self.last_pts_ms)
+            .field("last_pts_ms", &self.clock.last_ms())
             .finish_non_exhaustive()
     }
-}
-
-struct Scaler {
-    context: scaling::Context,
-    input: (Pixel, u32, u32),
-    output: frame::Video,
-}
-
-struct OpenEncoder {
-    encoder: encoder::video::Encoder,
-    width: u32,
-    height: u32,
 }
 
 impl H264Reencoder {
@@ -152,18 +148,7 @@ impl H264Reencoder {
     pub fn new(options: ReencodeOptions) -> Result<H264Reencoder, TranscodeError> {
         init();
         options.validate()?;
-        // Fail now rather than on the first frame if libx264 is missing.
-        encoder::find_by_name("libx264").ok_or(TranscodeError::CodecNotFound {
-            codec: "libx264 encoder",
-        })?;
-        let h264 = decoder::find(codec::Id::H264).ok_or(TranscodeError::CodecNotFound {
-            codec: "h264 decoder",
-        })?;
-        // One thread: frame threads would add a frame of latency each.
-        let decoder = codec::context::Context::new_with_codec(h264)
-            .decoder()
-            .video()
-            .map_err(TranscodeError::setup(Stage::OpenH264Decoder))?;
+        let decoder = open_h264_decoder()?;
         Ok(H264Reencoder {
             options,
             decoder,
@@ -172,7 +157,7 @@ impl H264Reencoder {
             encoder: None,
             packet: Packet::empty(),
             keyframe_requested: false,
-            last_pts_ms: None,
+            clock: PtsClock::default(),
         })
     }
 
@@ -186,11 +171,7 @@ impl H264Reencoder {
         annexb_access_unit: &[u8],
         pts_ms: i64,
     ) -> Result<Vec<EncodedFrame>, TranscodeError> {
-        let mut packet = Packet::copy(annexb_access_unit);
-        packet.set_pts(Some(pts_ms));
-        self.decoder
-            .send_packet(&packet)
-            .map_err(TranscodeError::frame(Stage::DecodeH264, pts_ms))?;
+        send_access_unit(&mut self.decoder, annexb_access_unit, pts_ms)?;
         let mut out = Vec::new();
         self.drain_decoder(pts_ms, &mut out)?;
         Ok(out)
@@ -205,20 +186,17 @@ impl H264Reencoder {
     /// afterwards (a new publisher session): the decoder then waits for an IDR and the encoder
     /// restarts with one.
     pub fn flush(&mut self) -> Result<Vec<EncodedFrame>, TranscodeError> {
-        let pts_ms = self.last_pts_ms.unwrap_or(0);
+        let pts_ms = self.clock.last_ms().unwrap_or(0);
         let mut out = Vec::new();
         self.decoder
             .send_eof()
             .map_err(TranscodeError::frame(Stage::DecodeH264, pts_ms))?;
         self.drain_decoder(pts_ms, &mut out)?;
         self.decoder.flush();
-        if let Some(mut open) = self.encoder.take() {
-            open.encoder
-                .send_eof()
-                .map_err(TranscodeError::frame(Stage::EncodeH264, pts_ms))?;
-            drain_encoder(&mut open.encoder, &mut self.packet, pts_ms, &mut out)?;
+        if let Some(encoder) = self.encoder.take() {
+            encoder.finish(&mut self.packet, pts_ms, &mut |f| out.push(f))?;
         }
-        self.last_pts_ms = None;
+        self.clock.reset();
         Ok(out)
     }
 
@@ -227,13 +205,10 @@ impl H264Reencoder {
         pts_ms: i64,
         out: &mut Vec<EncodedFrame>,
     ) -> Result<(), TranscodeError> {
-        loop {
-            match self.decoder.receive_frame(&mut self.decoded) {
-                Ok(()) => self.encode_decoded(pts_ms, out)?,
-                Err(e) if drained(&e) => return Ok(()),
-                Err(e) => return Err(TranscodeError::frame(Stage::DecodeH264, pts_ms)(e)),
-            }
+        while receive_picture(&mut self.decoder, &mut self.decoded, pts_ms)? {
+            self.encode_decoded(pts_ms, out)?;
         }
+        Ok(())
     }
 
     /// Scales (if needed) and encodes `self.decoded`. `push_pts_ms` names the push in errors.
@@ -246,149 +221,313 @@ impl H264Reencoder {
         if in_w < 2 || in_h < 2 {
             return Ok(());
         }
-        let (out_w, out_h) = self.options.target.unwrap_or((in_w & !1, in_h & !1));
+        let size = self.options.target.unwrap_or((in_w & !1, in_h & !1));
+        let pts = self.clock.next(&self.decoded, push_pts_ms);
 
-        // Strictly increasing pts, as x264 wants them.
-        let mut pts = self
-            .decoded
+        if self.encoder.as_ref().is_some_and(|e| e.size() != size)
+            && let Some(old) = self.encoder.take()
+        {
+            tracing::debug!(
+                out_w = size.0,
+                out_h = size.1,
+                "input size changed; reopening libx264"
+            );
+            old.finish(&mut self.packet, pts, &mut |f| out.push(f))?;
+        }
+        if self.encoder.is_none() {
+            let settings = X264Settings {
+                preset: &self.options.preset,
+                bitrate_bps: self.options.bitrate_bps,
+                keyint: Keyint::Frames(self.options.max_keyframe_interval_frames),
+                threads: self.options.encoder_threads,
+            };
+            let frame_rate = source_frame_rate(&self.decoder);
+            self.encoder = Some(X264Encoder::open(&settings, size, frame_rate)?);
+        }
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Ok(());
+        };
+        let picture = scale(&mut self.scaler, &mut self.decoded, size, pts)?;
+        let idr = std::mem::take(&mut self.keyframe_requested);
+        encoder.encode(picture, pts, idr, &mut self.packet, &mut |f| out.push(f))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces shared with the simulcast ladder (`super::ladder`).
+
+/// Fails now rather than on the first picture if libx264 is missing.
+fn require_x264() -> Result<ffmpeg_next::Codec, TranscodeError> {
+    encoder::find_by_name("libx264").ok_or(TranscodeError::CodecNotFound {
+        codec: "libx264 encoder",
+    })
+}
+
+/// ffmpeg's H.264 decoder, single-threaded (frame threads would add a frame of latency each).
+pub(super) fn open_h264_decoder() -> Result<decoder::Video, TranscodeError> {
+    require_x264()?;
+    let h264 = decoder::find(codec::Id::H264).ok_or(TranscodeError::CodecNotFound {
+        codec: "h264 decoder",
+    })?;
+    codec::context::Context::new_with_codec(h264)
+        .decoder()
+        .video()
+        .map_err(TranscodeError::setup(Stage::OpenH264Decoder))
+}
+
+/// Sends one Annex-B access unit, tagged with its presentation time, to the decoder.
+pub(super) fn send_access_unit(
+    decoder: &mut decoder::Video,
+    annexb_access_unit: &[u8],
+    pts_ms: i64,
+) -> Result<(), TranscodeError> {
+    let mut packet = Packet::copy(annexb_access_unit);
+    packet.set_pts(Some(pts_ms));
+    decoder
+        .send_packet(&packet)
+        .map_err(TranscodeError::frame(Stage::DecodeH264, pts_ms))
+}
+
+/// Receives the next decoded picture into `decoded`; false when the decoder wants more input
+/// (or is drained).
+pub(super) fn receive_picture(
+    decoder: &mut decoder::Video,
+    decoded: &mut frame::Video,
+    pts_ms: i64,
+) -> Result<bool, TranscodeError> {
+    match decoder.receive_frame(decoded) {
+        Ok(()) => Ok(true),
+        Err(e) if drained(&e) => Ok(false),
+        Err(e) => Err(TranscodeError::frame(Stage::DecodeH264, pts_ms)(e)),
+    }
+}
+
+/// The source's frame rate from its SPS, if plausible, else [`FALLBACK_FRAME_RATE`].
+pub(super) fn source_frame_rate(decoder: &decoder::Video) -> Rational {
+    decoder
+        .frame_rate()
+        .filter(|r| r.numerator() > 0 && r.denominator() > 0)
+        .filter(|r| (1.0..=240.0).contains(&f64::from(*r)))
+        .unwrap_or(Rational::new(FALLBACK_FRAME_RATE, 1))
+}
+
+/// Presentation times for the encoder: the decoded picture's, made strictly increasing as
+/// x264 wants them.
+#[derive(Debug, Default)]
+pub(super) struct PtsClock {
+    last_ms: Option<i64>,
+}
+
+impl PtsClock {
+    /// The pts for `decoded`; `push_pts_ms` (the access unit being pushed) if it has none.
+    pub(super) fn next(&mut self, decoded: &frame::Video, push_pts_ms: i64) -> i64 {
+        let mut pts = decoded
             .timestamp()
-            .or(self.decoded.pts())
-            .unwrap_or_else(|| self.last_pts_ms.map_or(push_pts_ms, |p| p + 1));
-        if let Some(last) = self.last_pts_ms
+            .or(decoded.pts())
+            .unwrap_or_else(|| self.last_ms.map_or(push_pts_ms, |p| p + 1));
+        if let Some(last) = self.last_ms
             && pts <= last
         {
             pts = last + 1;
         }
-        self.last_pts_ms = Some(pts);
+        self.last_ms = Some(pts);
+        pts
+    }
 
-        if self
-            .encoder
-            .as_ref()
-            .is_some_and(|e| (e.width, e.height) != (out_w, out_h))
-            && let Some(mut old) = self.encoder.take()
-        {
-            tracing::debug!(out_w, out_h, "input size changed; reopening libx264");
-            old.encoder
-                .send_eof()
-                .map_err(TranscodeError::frame(Stage::EncodeH264, pts))?;
-            drain_encoder(&mut old.encoder, &mut self.packet, pts, out)?;
-        }
-        if self.encoder.is_none() {
-            let frame_rate = self
-                .decoder
-                .frame_rate()
-                .filter(|r| r.numerator() > 0 && r.denominator() > 0)
-                .filter(|r| (1.0..=240.0).contains(&f64::from(*r)))
-                .unwrap_or(Rational::new(FALLBACK_FRAME_RATE, 1));
-            self.encoder = Some(open_x264(&self.options, out_w, out_h, frame_rate)?);
-        }
+    pub(super) fn last_ms(&self) -> Option<i64> {
+        self.last_ms
+    }
 
-        let input_key = (self.decoded.format(), in_w, in_h);
-        let needs_scaling = input_key != (Pixel::YUV420P, out_w, out_h);
-        if needs_scaling && self.scaler.as_ref().is_none_or(|s| s.input != input_key) {
+    /// A new session may start again from any pts.
+    pub(super) fn reset(&mut self) {
+        self.last_ms = None;
+    }
+}
+
+/// A swscale context to YUV420P at one output size, rebuilt when the input changes.
+pub(super) struct Scaler {
+    context: scaling::Context,
+    input: (Pixel, u32, u32),
+    output: frame::Video,
+}
+
+impl Scaler {
+    fn output_size(&self) -> (u32, u32) {
+        (self.output.width(), self.output.height())
+    }
+}
+
+/// `decoded` as a YUV420P picture of `size`: itself if it already is one, else scaled into
+/// the `slot`'s frame (the scaler is created, or re-created when the input format or size
+/// changed).
+pub(super) fn scale<'a>(
+    slot: &'a mut Option<Scaler>,
+    decoded: &'a mut frame::Video,
+    (out_w, out_h): (u32, u32),
+    pts_ms: i64,
+) -> Result<&'a mut frame::Video, TranscodeError> {
+    let input = (decoded.format(), decoded.width(), decoded.height());
+    if input == (Pixel::YUV420P, out_w, out_h) {
+        return Ok(decoded);
+    }
+    let scaler = match slot.take() {
+        Some(scaler) if scaler.input == input && scaler.output_size() == (out_w, out_h) => {
+            slot.insert(scaler)
+        }
+        _ => {
             let context = scaling::Context::get(
-                input_key.0,
-                in_w,
-                in_h,
+                input.0,
+                input.1,
+                input.2,
                 Pixel::YUV420P,
                 out_w,
                 out_h,
                 scaling::Flags::BILINEAR,
             )
-            .map_err(TranscodeError::frame(Stage::Scale, pts))?;
-            self.scaler = Some(Scaler {
+            .map_err(TranscodeError::frame(Stage::Scale, pts_ms))?;
+            slot.insert(Scaler {
                 context,
-                input: input_key,
+                input,
                 output: frame::Video::new(Pixel::YUV420P, out_w, out_h),
-            });
+            })
         }
-        let picture = match self.scaler.as_mut() {
-            Some(scaler) if needs_scaling => {
-                scaler
-                    .context
-                    .run(&self.decoded, &mut scaler.output)
-                    .map_err(TranscodeError::frame(Stage::Scale, pts))?;
-                &mut scaler.output
-            }
-            _ => &mut self.decoded,
-        };
+    };
+    scaler
+        .context
+        .run(decoded, &mut scaler.output)
+        .map_err(TranscodeError::frame(Stage::Scale, pts_ms))?;
+    Ok(&mut scaler.output)
+}
 
+/// When libx264 makes IDRs by itself (scene cuts never: `scenecut=0`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Keyint {
+    /// At least every this many frames, and when forced.
+    Frames(u32),
+    /// Only when forced (the caller keeps the schedule, e.g. to align several encoders).
+    ForcedOnly,
+}
+
+/// How to open libx264 (constrained baseline, `tune=zerolatency`, no B-frames, in any case).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct X264Settings<'a> {
+    pub(super) preset: &'a str,
+    pub(super) bitrate_bps: u32,
+    pub(super) keyint: Keyint,
+    pub(super) threads: u32,
+}
+
+/// An open libx264 encoder of one size.
+pub(super) struct X264Encoder {
+    encoder: encoder::video::Encoder,
+    width: u32,
+    height: u32,
+}
+
+impl X264Encoder {
+    pub(super) fn open(
+        settings: &X264Settings<'_>,
+        (width, height): (u32, u32),
+        frame_rate: Rational,
+    ) -> Result<X264Encoder, TranscodeError> {
+        let x264 = require_x264()?;
+        let mut video = codec::context::Context::new_with_codec(x264)
+            .encoder()
+            .video()
+            .map_err(TranscodeError::setup(Stage::OpenX264Encoder))?;
+        video.set_width(width);
+        video.set_height(height);
+        video.set_format(Pixel::YUV420P);
+        video.set_time_base((1, 1000));
+        video.set_frame_rate(Some(frame_rate));
+        let x264_params = match settings.keyint {
+            Keyint::Frames(frames) => {
+                video.set_gop(frames);
+                "scenecut=0:repeat-headers=1"
+            }
+            // Parsed after the codec context's gop_size, so it overrides ffmpeg's default 12.
+            Keyint::ForcedOnly => "keyint=infinite:scenecut=0:repeat-headers=1",
+        };
+        video.set_max_b_frames(0);
+        video.set_bit_rate(settings.bitrate_bps as usize);
+        video.set_max_bit_rate(settings.bitrate_bps as usize);
+        // No codec::Flags::GLOBAL_HEADER: libx264 then repeats SPS/PPS before every IDR.
+        let mut dict = Dictionary::new();
+        dict.set("preset", settings.preset);
+        dict.set("tune", "zerolatency");
+        dict.set("profile", "baseline");
+        dict.set("bufsize", &settings.bitrate_bps.to_string());
+        // A picture of type I becomes an IDR, whatever min-keyint says.
+        dict.set("forced-idr", "1");
+        dict.set("threads", &settings.threads.to_string());
+        dict.set("x264-params", x264_params);
+        let encoder = video
+            .open_as_with(x264, dict)
+            .map_err(TranscodeError::setup(Stage::OpenX264Encoder))?;
+        Ok(X264Encoder {
+            encoder,
+            width,
+            height,
+        })
+    }
+
+    pub(super) fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Encodes `picture` (YUV420P of this encoder's size) at `pts_ms`, an IDR if `idr`, and
+    /// emits what libx264 returns (with `tune=zerolatency`, this very frame).
+    pub(super) fn encode(
+        &mut self,
+        picture: &mut frame::Video,
+        pts_ms: i64,
+        idr: bool,
+        packet: &mut Packet,
+        emit: &mut impl FnMut(EncodedFrame),
+    ) -> Result<(), TranscodeError> {
         // The decoded picture carries the source's picture type, which libx264 would obey
         // (I -> keyframe, B -> B-frame): reset it on every frame.
-        picture.set_kind(if self.keyframe_requested {
+        picture.set_kind(if idr {
             picture::Type::I
         } else {
             picture::Type::None
         });
-        self.keyframe_requested = false;
-        picture.set_pts(Some(pts));
-
-        let Some(open) = self.encoder.as_mut() else {
-            return Ok(());
-        };
-        open.encoder
+        picture.set_pts(Some(pts_ms));
+        self.encoder
             .send_frame(picture)
-            .map_err(TranscodeError::frame(Stage::EncodeH264, pts))?;
-        drain_encoder(&mut open.encoder, &mut self.packet, pts, out)
+            .map_err(TranscodeError::frame(Stage::EncodeH264, pts_ms))?;
+        self.drain(packet, pts_ms, emit)
     }
-}
 
-fn open_x264(
-    options: &ReencodeOptions,
-    width: u32,
-    height: u32,
-    frame_rate: Rational,
-) -> Result<OpenEncoder, TranscodeError> {
-    let x264 = encoder::find_by_name("libx264").ok_or(TranscodeError::CodecNotFound {
-        codec: "libx264 encoder",
-    })?;
-    let mut video = codec::context::Context::new_with_codec(x264)
-        .encoder()
-        .video()
-        .map_err(TranscodeError::setup(Stage::OpenX264Encoder))?;
-    video.set_width(width);
-    video.set_height(height);
-    video.set_format(Pixel::YUV420P);
-    video.set_time_base((1, 1000));
-    video.set_frame_rate(Some(frame_rate));
-    video.set_gop(options.max_keyframe_interval_frames);
-    video.set_max_b_frames(0);
-    video.set_bit_rate(options.bitrate_bps as usize);
-    video.set_max_bit_rate(options.bitrate_bps as usize);
-    // No codec::Flags::GLOBAL_HEADER: libx264 then repeats SPS/PPS before every IDR.
-    let mut dict = Dictionary::new();
-    dict.set("preset", &options.preset);
-    dict.set("tune", "zerolatency");
-    dict.set("profile", "baseline");
-    dict.set("bufsize", &options.bitrate_bps.to_string());
-    dict.set("forced-idr", "1");
-    dict.set("threads", &options.encoder_threads.to_string());
-    dict.set("x264-params", "scenecut=0:repeat-headers=1");
-    let encoder = video
-        .open_as_with(x264, dict)
-        .map_err(TranscodeError::setup(Stage::OpenX264Encoder))?;
-    Ok(OpenEncoder {
-        encoder,
-        width,
-        height,
-    })
-}
+    /// Drains the encoder and closes it.
+    pub(super) fn finish(
+        mut self,
+        packet: &mut Packet,
+        pts_ms: i64,
+        emit: &mut impl FnMut(EncodedFrame),
+    ) -> Result<(), TranscodeError> {
+        self.encoder
+            .send_eof()
+            .map_err(TranscodeError::frame(Stage::EncodeH264, pts_ms))?;
+        self.drain(packet, pts_ms, emit)
+    }
 
-fn drain_encoder(
-    encoder: &mut encoder::video::Encoder,
-    packet: &mut Packet,
-    pts_ms: i64,
-    out: &mut Vec<EncodedFrame>,
-) -> Result<(), TranscodeError> {
-    loop {
-        match encoder.receive_packet(packet) {
-            Ok(()) => out.push(EncodedFrame {
-                annexb: Bytes::copy_from_slice(packet.data().unwrap_or_default()),
-                keyframe: packet.is_key(),
-                pts_ms: packet.pts().unwrap_or(pts_ms),
-            }),
-            Err(e) if drained(&e) => return Ok(()),
-            Err(e) => return Err(TranscodeError::frame(Stage::EncodeH264, pts_ms)(e)),
+    fn drain(
+        &mut self,
+        packet: &mut Packet,
+        pts_ms: i64,
+        emit: &mut impl FnMut(EncodedFrame),
+    ) -> Result<(), TranscodeError> {
+        loop {
+            match self.encoder.receive_packet(packet) {
+                Ok(()) => emit(EncodedFrame {
+                    annexb: Bytes::copy_from_slice(packet.data().unwrap_or_default()),
+                    keyframe: packet.is_key(),
+                    pts_ms: packet.pts().unwrap_or(pts_ms),
+                }),
+                Err(e) if drained(&e) => return Ok(()),
+                Err(e) => return Err(TranscodeError::frame(Stage::EncodeH264, pts_ms)(e)),
+            }
         }
     }
 }

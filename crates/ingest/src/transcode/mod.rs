@@ -22,10 +22,12 @@
 mod aac_to_opus;
 mod error;
 mod h264_reencoder;
+mod ladder;
 
 pub use aac_to_opus::{AacToOpus, OpusFrame};
 pub use error::{Stage, TranscodeError};
 pub use h264_reencoder::{EncodedFrame, H264Reencoder, ReencodeOptions};
+pub use ladder::{LadderOptions, LadderRung, SimulcastLadder};
 
 /// Once per process: ffmpeg's error strings, and a quieter global log level.
 fn init() {
