@@ -13,8 +13,8 @@ use crate::{ControlError, SourceTransport, Stream, StreamSource, StreamStatus};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
-const COLUMNS: &str =
-    "id, title, stream_key, status, created_at_ms, ended_at_ms, source_url, source_transport";
+const COLUMNS: &str = "id, title, stream_key, status, created_at_ms, ended_at_ms, source_url, \
+     source_transport, simulcast_ladder";
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,19 @@ impl Store {
         title: &str,
         source: Option<StreamSource>,
     ) -> Result<Stream, ControlError> {
+        self.create_stream_with(title, source, false).await
+    }
+
+    /// Creates a stream with an optional RTSP source and, for RTMP/RTSP sources, the choice of
+    /// a three-layer simulcast ladder.
+    pub async fn create_stream_with(
+        &self,
+        title: &str,
+        source: Option<StreamSource>,
+        simulcast_ladder: bool,
+    ) -> Result<Stream, ControlError> {
         let stream = Stream {
+            simulcast_ladder,
             id: generate_stream_id(),
             title: validate_title(title)?,
             stream_key: StreamKey::generate(),
@@ -133,8 +145,9 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO streams \
-             (id, title, stream_key, status, created_at_ms, source_url, source_transport) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (id, title, stream_key, status, created_at_ms, source_url, source_transport, \
+              simulcast_ladder) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&stream.id)
         .bind(&stream.title)
@@ -148,6 +161,7 @@ impl Store {
                 .as_ref()
                 .map(|source| source.transport.as_str()),
         )
+        .bind(i64::from(stream.simulcast_ladder))
         .execute(&self.pool)
         .await
         .map_err(ControlError::database("creating a stream"))?;
@@ -313,7 +327,9 @@ fn stream_from_row(row: &AnyRow) -> Result<Stream, ControlError> {
             });
         }
     };
+    let simulcast_ladder: i64 = row.try_get("simulcast_ladder").map_err(decode)?;
     Ok(Stream {
+        simulcast_ladder: simulcast_ladder != 0,
         title: row.try_get("title").map_err(decode)?,
         stream_key: StreamKey::from_db(row.try_get("stream_key").map_err(decode)?),
         status,

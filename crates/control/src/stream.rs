@@ -89,6 +89,8 @@ pub struct Stream {
     pub ended_at_ms: Option<i64>,
     /// The RTSP source the server pulls, if the stream has one.
     pub source: Option<StreamSource>,
+    /// RTMP/RTSP sources are transcoded into a three-layer simulcast ladder (q, h, f).
+    pub simulcast_ladder: bool,
 }
 
 /// Longest source URL accepted, in bytes.

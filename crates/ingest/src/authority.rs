@@ -2,6 +2,14 @@ use std::future::Future;
 
 use crate::IngestError;
 
+/// The stream a publisher's key belongs to, with what its publish needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedStream {
+    pub id: String,
+    /// Transcode the source into a three-layer simulcast ladder.
+    pub simulcast_ladder: bool,
+}
+
 /// Decides who may publish to and watch a stream. The binary implements it with the control
 /// plane; tests with a map.
 pub trait StreamAuthority: Clone + Send + Sync + 'static {
@@ -19,7 +27,7 @@ pub trait StreamAuthority: Clone + Send + Sync + 'static {
     fn stream_for_key(
         &self,
         key: &str,
-    ) -> impl Future<Output = Result<String, IngestError>> + Send {
+    ) -> impl Future<Output = Result<KeyedStream, IngestError>> + Send {
         let _ = key;
         async { Err(IngestError::Unauthorized) }
     }

@@ -35,7 +35,7 @@ use axum::middleware;
 use axum::routing::{patch, post};
 use greenroom_rtc::RtcEngine;
 
-pub use authority::StreamAuthority;
+pub use authority::{KeyedStream, StreamAuthority};
 pub use error::{IngestError, error_response};
 
 /// Largest SDP offer, trickle fragment or JSON body accepted (64 KiB).

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use greenroom_rtc::{RtcEngine, RtcError, SourceProtocol};
 use tokio::sync::watch;
 
-use crate::bridge::FlvBridge;
+use crate::bridge::{BridgeOptions, FlvBridge};
 use crate::rtmp::listener::{MediaSink, PublishHandler};
 use crate::{IngestError, StreamAuthority};
 
@@ -49,15 +49,16 @@ impl<A: StreamAuthority> PublishHandler for RtmpPublishing<A> {
                     "unknown application {app:?}: publish to rtmp://HOST/{RTMP_APP}/STREAM_KEY"
                 ));
             }
-            let stream =
-                this.authority
-                    .stream_for_key(&key)
-                    .await
-                    .map_err(|error| match error {
-                        IngestError::Unauthorized => "no stream has this key".to_owned(),
-                        IngestError::StreamEnded { stream } => format!("stream {stream} has ended"),
-                        other => format!("cannot check the key: {other}"),
-                    })?;
+            let keyed = this
+                .authority
+                .stream_for_key(&key)
+                .await
+                .map_err(|error| match error {
+                    IngestError::Unauthorized => "no stream has this key".to_owned(),
+                    IngestError::StreamEnded { stream } => format!("stream {stream} has ended"),
+                    other => format!("cannot check the key: {other}"),
+                })?;
+            let stream = keyed.id;
             let publisher = this
                 .engine
                 .publish_local(&stream)
@@ -69,7 +70,14 @@ impl<A: StreamAuthority> PublishHandler for RtmpPublishing<A> {
                 })?;
             tracing::info!(stream, %peer, "RTMP publish accepted");
             let closed = publisher.close_signal();
-            let bridge = FlvBridge::start(&stream, SourceProtocol::Rtmp, publisher);
+            let bridge = FlvBridge::start(
+                &stream,
+                SourceProtocol::Rtmp,
+                publisher,
+                BridgeOptions {
+                    simulcast_ladder: keyed.simulcast_ladder,
+                },
+            );
             Ok(Box::new(RtmpSink { bridge, closed }) as Box<dyn MediaSink>)
         }
     }

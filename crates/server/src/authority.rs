@@ -1,7 +1,7 @@
 //! Who may publish and watch: the control plane's streams, behind the ingest trait.
 
 use greenroom_control::{ControlError, Store};
-use greenroom_ingest::{IngestError, StreamAuthority};
+use greenroom_ingest::{IngestError, KeyedStream, StreamAuthority};
 
 /// Checks WHIP stream keys and WHEP stream states against the store.
 #[derive(Debug, Clone)]
@@ -37,11 +37,14 @@ impl StreamAuthority for ControlAuthority {
             .map_err(to_ingest)
     }
 
-    async fn stream_for_key(&self, key: &str) -> Result<String, IngestError> {
+    async fn stream_for_key(&self, key: &str) -> Result<KeyedStream, IngestError> {
         self.store
             .stream_for_key(key)
             .await
-            .map(|stream| stream.id)
+            .map(|stream| KeyedStream {
+                id: stream.id,
+                simulcast_ladder: stream.simulcast_ladder,
+            })
             .map_err(to_ingest)
     }
 

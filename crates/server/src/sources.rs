@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use greenroom_control::{ControlError, SourceTransport, Store, Stream, StreamSource};
-use greenroom_ingest::rtsp::{RtspPuller, RtspTransport, SourcePhase, SourceState};
+use greenroom_ingest::rtsp::{PullerOptions, RtspPuller, RtspTransport, SourcePhase, SourceState};
 use greenroom_rtc::RtcEngine;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -73,7 +73,17 @@ impl Sources {
             SourceTransport::Tcp => RtspTransport::Tcp,
             SourceTransport::Udp => RtspTransport::Udp,
         };
-        let puller = RtspPuller::spawn(self.engine.clone(), &stream.id, &source.url, transport, tx);
+        let puller = RtspPuller::spawn_with(
+            self.engine.clone(),
+            &stream.id,
+            &source.url,
+            transport,
+            tx,
+            PullerOptions {
+                simulcast_ladder: stream.simulcast_ladder,
+                ..PullerOptions::default()
+            },
+        );
         pulls.insert(stream.id.clone(), Pull { puller, state: rx });
     }
 

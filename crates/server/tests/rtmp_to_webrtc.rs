@@ -101,9 +101,13 @@ fn ffmpeg_publish(url: &str, seconds: u32, b_frames: u32) -> Kill {
 }
 
 async fn create_stream(http: &reqwest::Client, base: &str) -> Value {
+    create_stream_with(http, base, serde_json::json!({"title": "rtmp"})).await
+}
+
+async fn create_stream_with(http: &reqwest::Client, base: &str, body: Value) -> Value {
     http.post(format!("{base}/api/v1/streams"))
         .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"title": "rtmp"}))
+        .json(&body)
         .send()
         .await
         .expect("create stream")
@@ -129,9 +133,17 @@ async fn viewer(
     id: &str,
     stop: &watch::Receiver<bool>,
 ) -> Arc<ClientCounters> {
+    viewer_at(http, &format!("{base}/whep/{id}"), stop).await
+}
+
+async fn viewer_at(
+    http: &reqwest::Client,
+    whep_url: &str,
+    stop: &watch::Receiver<bool>,
+) -> Arc<ClientCounters> {
     let mut client = Client::new(ClientKind::Viewer, LOOPBACK).expect("client");
     let response = http
-        .post(format!("{base}/whep/{id}"))
+        .post(whep_url)
         .header("content-type", "application/sdp")
         .body(client.offer_sdp().expect("offer"))
         .send()
@@ -187,7 +199,7 @@ async fn publish_and_watch(b_frames: u32) -> Value {
             let watcher = viewer(&http, &base, &id, &stop).await;
 
             let _ffmpeg = ffmpeg_publish(&rtmp_url, 12, b_frames);
-            let live = wait_status(&http, &base, &id, "live").await;
+            wait_status(&http, &base, &id, "live").await;
             assert!(
                 eventually(Duration::from_secs(15), || get(&watcher.keyframes) >= 2
                     && get(&watcher.audio_packets) >= 100)
@@ -208,6 +220,9 @@ async fn publish_and_watch(b_frames: u32) -> Value {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let per_second = (get(&watcher.video_packets) - before) / 2;
             assert!(per_second >= 30, "at least one packet per frame at 30 fps: {per_second}/s");
+            // The stats once video and audio both flow.
+            let live = stream_json(&http, &base, &id).await;
+            assert_eq!(live["status"], "live", "{live}");
             let _ = stop_tx.send(true);
             tokio::time::sleep(Duration::from_millis(200)).await;
             live
@@ -291,6 +306,66 @@ async fn wrong_key_is_refused_and_a_restarted_publisher_reaches_the_same_viewer(
                 "the viewer gets the new publisher's keyframes on its old session"
             );
             assert!(watcher.connected.load(Ordering::Relaxed));
+            let _ = stop_tx.send(true);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+    drop(server);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stream_with_a_ladder_offers_three_layers_from_one_rtmp_source() {
+    let server = start_server();
+    let base = server.base.clone();
+    tokio::task::LocalSet::new()
+        .run_until(async move {
+            let http = reqwest::Client::new();
+            let stream = create_stream_with(
+                &http,
+                &base,
+                serde_json::json!({"title": "ladder", "simulcast_ladder": true}),
+            )
+            .await;
+            assert_eq!(stream["simulcast_ladder"], true, "{stream}");
+            let id = stream["id"].as_str().expect("id").to_owned();
+            let rtmp_url = stream["rtmp_url"].as_str().expect("rtmp_url").to_owned();
+            let (stop_tx, stop) = watch::channel(false);
+            let full = viewer(&http, &base, &id, &stop).await;
+            let low = viewer_at(&http, &format!("{base}/whep/{id}?layer=q"), &stop).await;
+
+            let _ffmpeg = ffmpeg_publish(&rtmp_url, 15, 0);
+            wait_status(&http, &base, &id, "live").await;
+            assert!(
+                eventually(Duration::from_secs(20), || get(&full.last_width) == 640
+                    && get(&low.last_width) == 160)
+                .await,
+                "full viewer gets 640-wide keyframes ({}), the q viewer 160-wide ({})",
+                get(&full.last_width),
+                get(&low.last_width)
+            );
+            let live = stream_json(&http, &base, &id).await;
+            let source = &live["publisher"]["source"];
+            assert_eq!(source["video"], "transcoded", "{live}");
+            assert!(
+                source["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("ladder")),
+                "{live}"
+            );
+            let video = live["publisher"]["tracks"]
+                .as_array()
+                .expect("tracks")
+                .iter()
+                .find(|t| t["kind"] == "video")
+                .cloned()
+                .expect("video track");
+            let layers: Vec<&str> = video["layers"]
+                .as_array()
+                .expect("layers")
+                .iter()
+                .filter_map(|l| l["layer"].as_str())
+                .collect();
+            assert_eq!(layers, vec!["q", "h", "f"], "{live}");
             let _ = stop_tx.send(true);
             tokio::time::sleep(Duration::from_millis(200)).await;
         })

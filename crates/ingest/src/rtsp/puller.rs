@@ -14,7 +14,7 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bridge::FlvBridge;
+use crate::bridge::{BridgeOptions, FlvBridge};
 use crate::rtsp::{Backoff, RtspError, RtspTransport, SourcePhase, SourceState, SourceUrl};
 
 /// Annex B H.264 with parameter sets before every keyframe (what the RTP packetizer and the
@@ -37,6 +37,8 @@ pub struct PullerOptions {
     pub connect_timeout: Duration,
     /// Longest silence while playing (10 s).
     pub stall_timeout: Duration,
+    /// Transcode the video into a three-layer simulcast ladder.
+    pub simulcast_ladder: bool,
 }
 
 impl Default for PullerOptions {
@@ -47,6 +49,7 @@ impl Default for PullerOptions {
             healthy_after: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(10),
+            simulcast_ladder: false,
         }
     }
 }
@@ -237,7 +240,14 @@ impl Puller {
             Err(error) => return not_played(RtspError::Engine(error.to_string())),
         };
         let mut closed = publisher.close_signal();
-        let mut bridge = FlvBridge::start(&self.stream, SourceProtocol::Rtsp, publisher);
+        let mut bridge = FlvBridge::start(
+            &self.stream,
+            SourceProtocol::Rtsp,
+            publisher,
+            BridgeOptions {
+                simulcast_ladder: self.options.simulcast_ladder,
+            },
+        );
         let since = Instant::now();
         self.state
             .send_modify(|state| state.phase = SourcePhase::Playing);

@@ -37,6 +37,8 @@ pub struct StreamView {
     /// The RTSP source the server pulls (password masked) and how the pull is doing; `null`
     /// for streams without one.
     pub source: Option<SourceView>,
+    /// RTMP/RTSP sources are transcoded into a three-layer simulcast ladder (q, h, f).
+    pub simulcast_ladder: bool,
 }
 
 /// What the public watch page may know.
@@ -61,6 +63,7 @@ async fn view(state: &AppState, stream: Stream) -> StreamView {
     let base = &state.public_url;
     let id = &stream.id;
     StreamView {
+        simulcast_ladder: stream.simulcast_ladder,
         whip_url: format!("{base}/whip/{id}"),
         whep_url: format!("{base}/whep/{id}"),
         rtmp_url: state
@@ -88,7 +91,7 @@ fn rfc3339(unix_ms: i64) -> String {
 }
 
 /// `POST /api/v1/streams` `{"title": "...", "source_url"?: "rtsp://...", "source_transport"?:
-/// "tcp"|"udp"}` → `201` with the stream; a stream with a source is pulled at once.
+/// "tcp"|"udp", "simulcast_ladder"?: bool}` → `201` with the stream; a stream with a source is pulled at once.
 pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
@@ -113,7 +116,19 @@ pub async fn create(
         }
     };
     let source = source_field(fields)?;
-    let stream = state.store.create_stream_with_source(title, source).await?;
+    let simulcast_ladder = match fields.get("simulcast_ladder") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(on)) => *on,
+        Some(_) => {
+            return Err(ApiError::InvalidJson {
+                reason: "simulcast_ladder must be true or false".to_owned(),
+            });
+        }
+    };
+    let stream = state
+        .store
+        .create_stream_with(title, source, simulcast_ladder)
+        .await?;
     state.sources.start(&stream);
     Ok((StatusCode::CREATED, Json(view(&state, stream).await)).into_response())
 }

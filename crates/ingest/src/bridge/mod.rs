@@ -17,30 +17,37 @@
 //! The thread is fed through a bounded queue: when it falls behind (a transcoder slower than
 //! real time), tags are dropped and counted rather than buffered without bound.
 
+mod video;
+
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Instant;
 
 use bytes::Bytes;
 use greenroom_media::flv::{FlvAudio, FlvVideo};
 use greenroom_media::h264::AvcDecoderConfig;
-use greenroom_media::rtp::{H264Packetizer, RtpPayload};
 use greenroom_rtc::{
     Codec, Layer, LocalPublisher, LocalRtp, MediaHandling, SourceInfo, SourceProtocol, TrackKind,
 };
 
-use crate::transcode::{AacToOpus, H264Reencoder, ReencodeOptions};
+use crate::transcode::AacToOpus;
+use video::{Frame, FrameData, Video};
 
-/// RTP payload size for WebRTC (leaves room for SRTP and header extensions under 1280 bytes).
-const RTP_MTU: usize = 1100;
 /// Tags queued between the network task and the media thread.
 const QUEUE: usize = 512;
-/// Bitrate of re-encoded video.
-const REENCODE_BITRATE_BPS: u32 = 2_500_000;
+
+/// What a publish asks of the bridge.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BridgeOptions {
+    /// Transcode the video into a three-layer simulcast ladder (q, h, f).
+    pub simulcast_ladder: bool,
+}
 
 /// One FLV tag body with its RTMP timestamp.
 enum Tag {
     Video {
         timestamp_ms: u32,
         body: Bytes,
+        received: Instant,
     },
     Audio {
         timestamp_ms: u32,
@@ -50,6 +57,7 @@ enum Tag {
     AnnexB {
         pts_90k: i64,
         access_unit: Bytes,
+        received: Instant,
     },
     /// An AAC `AudioSpecificConfig` (RTSP: from the SDP).
     AacConfig {
@@ -80,12 +88,17 @@ impl std::fmt::Debug for FlvBridge {
 
 impl FlvBridge {
     /// Starts the media thread for `publisher` (which already holds the stream's slot).
-    pub fn start(stream: &str, protocol: SourceProtocol, publisher: LocalPublisher) -> FlvBridge {
+    pub fn start(
+        stream: &str,
+        protocol: SourceProtocol,
+        publisher: LocalPublisher,
+        options: BridgeOptions,
+    ) -> FlvBridge {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let name = format!("greenroom-flv-{}", &stream[..stream.len().min(8)]);
         let stream_owned = stream.to_owned();
         let thread = std::thread::Builder::new().name(name).spawn(move || {
-            let mut pipeline = Pipeline::new(stream_owned, protocol, publisher);
+            let mut pipeline = Pipeline::new(stream_owned, protocol, publisher, options);
             pipeline.run(rx);
         });
         let thread = match thread {
@@ -104,7 +117,11 @@ impl FlvBridge {
     }
 
     pub fn video(&mut self, timestamp_ms: u32, body: Bytes) {
-        self.push(Tag::Video { timestamp_ms, body });
+        self.push(Tag::Video {
+            timestamp_ms,
+            body,
+            received: Instant::now(),
+        });
     }
 
     pub fn audio(&mut self, timestamp_ms: u32, body: Bytes) {
@@ -117,6 +134,7 @@ impl FlvBridge {
         self.push(Tag::AnnexB {
             pts_90k,
             access_unit,
+            received: Instant::now(),
         });
     }
 
@@ -164,18 +182,6 @@ impl Drop for FlvBridge {
     }
 }
 
-/// Video state: passthrough until the first B-frame, then re-encoded.
-struct VideoState {
-    config: Option<AvcDecoderConfig>,
-    packetizer: H264Packetizer,
-    reencoder: Option<H264Reencoder>,
-    reencode_failed: bool,
-    /// Presentation time of the last Annex B access unit (RTSP), to spot B-frames.
-    last_annexb_pts_90k: Option<i64>,
-    sequence_number: u16,
-    scratch: Vec<RtpPayload>,
-}
-
 struct AudioState {
     transcoder: Option<AacToOpus>,
     failed: bool,
@@ -186,12 +192,21 @@ struct Pipeline {
     stream: String,
     publisher: LocalPublisher,
     source: SourceInfo,
-    video: VideoState,
+    video: Video,
+    /// Presentation time of the last Annex B access unit (RTSP), to spot B-frames.
+    last_annexb_pts_90k: Option<i64>,
+    /// RTMP: a composition time offset has been seen (B-frames).
+    b_frames: bool,
     audio: AudioState,
 }
 
 impl Pipeline {
-    fn new(stream: String, protocol: SourceProtocol, mut publisher: LocalPublisher) -> Pipeline {
+    fn new(
+        stream: String,
+        protocol: SourceProtocol,
+        mut publisher: LocalPublisher,
+        options: BridgeOptions,
+    ) -> Pipeline {
         let source = SourceInfo {
             protocol,
             video: MediaHandling::Absent,
@@ -200,18 +215,12 @@ impl Pipeline {
         };
         publisher.set_source(source.clone());
         Pipeline {
+            video: Video::new(&stream, options.simulcast_ladder),
             stream,
             publisher,
             source,
-            video: VideoState {
-                config: None,
-                packetizer: H264Packetizer::new(RTP_MTU),
-                reencoder: None,
-                reencode_failed: false,
-                last_annexb_pts_90k: None,
-                sequence_number: rand::random(),
-                scratch: Vec::new(),
-            },
+            last_annexb_pts_90k: None,
+            b_frames: false,
             audio: AudioState {
                 transcoder: None,
                 failed: false,
@@ -226,18 +235,21 @@ impl Pipeline {
                 tracing::info!(stream = %self.stream, "stream ended by the server");
                 break;
             }
-            if self.publisher.poll_keyframe_request().is_some()
-                && let Some(reencoder) = self.video.reencoder.as_mut()
-            {
-                reencoder.request_keyframe();
+            if self.publisher.poll_keyframe_request().is_some() {
+                self.video.request_keyframe();
             }
             match tag {
-                Tag::Video { timestamp_ms, body } => self.handle_video(timestamp_ms, &body),
+                Tag::Video {
+                    timestamp_ms,
+                    body,
+                    received,
+                } => self.handle_video(timestamp_ms, &body, received),
                 Tag::Audio { timestamp_ms, body } => self.handle_audio(timestamp_ms, &body),
                 Tag::AnnexB {
                     pts_90k,
                     access_unit,
-                } => self.handle_annexb(pts_90k, &access_unit),
+                    received,
+                } => self.handle_annexb(pts_90k, &access_unit, received),
                 Tag::AacConfig { config } => self.handle_aac_config(config),
                 Tag::AacRaw { pts_ms, frame } => self.handle_aac_raw(pts_ms, &frame),
             }
@@ -252,15 +264,19 @@ impl Pipeline {
         if let Some(a) = audio {
             next.audio = a;
         }
-        next.note = (next.video == MediaHandling::Transcoded)
-            .then(|| "the source sends B-frames: video is re-encoded without them".to_owned());
+        next.note = None;
+        if next.video != MediaHandling::Absent {
+            let (handling, note) = self.video.handling();
+            next.video = handling;
+            next.note = note;
+        }
         if next != self.source {
             self.publisher.set_source(next.clone());
             self.source = next;
         }
     }
 
-    fn handle_video(&mut self, timestamp_ms: u32, body: &[u8]) {
+    fn handle_video(&mut self, timestamp_ms: u32, body: &[u8], received: Instant) {
         let tag = match greenroom_media::flv::parse_video_tag(body) {
             Ok(tag) => tag,
             Err(error) => {
@@ -272,7 +288,7 @@ impl Pipeline {
             FlvVideo::AvcSequenceHeader { record } => match AvcDecoderConfig::parse(record) {
                 Ok(config) => {
                     tracing::info!(stream = %self.stream, resolution = ?config.resolution(), "H.264 configuration");
-                    self.video.config = Some(config);
+                    self.video.set_config(config);
                 }
                 Err(error) => {
                     tracing::warn!(stream = %self.stream, %error, "bad AVC configuration")
@@ -282,7 +298,18 @@ impl Pipeline {
                 keyframe,
                 composition_time_ms,
                 avcc,
-            } => self.handle_avc(timestamp_ms, keyframe, composition_time_ms, avcc),
+            } => {
+                // Any composition time offset means frames are reordered: B-frames.
+                self.b_frames |= composition_time_ms != 0;
+                let pts_ms = i64::from(timestamp_ms) + i64::from(composition_time_ms);
+                self.handle_frame(Frame {
+                    data: FrameData::Avcc(avcc),
+                    keyframe,
+                    pts_90k: pts_ms * 90,
+                    b_frames: self.b_frames,
+                    received,
+                });
+            }
             FlvVideo::AvcEndOfSequence => {}
             FlvVideo::Unsupported { codec_id } => {
                 tracing::debug!(stream = %self.stream, codec_id, "unsupported video codec skipped");
@@ -290,140 +317,29 @@ impl Pipeline {
         }
     }
 
-    fn handle_avc(&mut self, dts_ms: u32, keyframe: bool, cts_ms: i32, avcc: &[u8]) {
-        // Cheap: the parameter sets are reference-counted `Bytes`.
-        let Some(config) = self.video.config.clone() else {
-            return;
-        };
-        let pts_ms = i64::from(dts_ms) + i64::from(cts_ms);
-        if cts_ms != 0 {
-            self.start_reencoder();
+    /// An Annex B access unit from RTSP: a presentation time going back means B-frames.
+    fn handle_annexb(&mut self, pts_90k: i64, access_unit: &[u8], received: Instant) {
+        if self.last_annexb_pts_90k.is_some_and(|last| pts_90k < last) {
+            self.b_frames = true;
         }
-        if self.video.reencoder.is_some() {
-            let Ok(annexb) =
-                greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
-            else {
-                return;
-            };
-            let mut input = Vec::with_capacity(annexb.len() + 64);
-            if keyframe {
-                for nal in config.sps.iter().chain(config.pps.iter()) {
-                    input.extend_from_slice(&[0, 0, 0, 1]);
-                    input.extend_from_slice(nal);
-                }
-            }
-            input.extend_from_slice(&annexb);
-            self.reencode(&input, pts_ms);
-            return;
-        }
-        if self.source.video != MediaHandling::Repacketized {
-            self.update_source(Some(MediaHandling::Repacketized), None);
-        }
-        let nals: Vec<&[u8]> =
-            match greenroom_media::h264::avcc_nals(avcc, config.length_size).collect() {
-                Ok(nals) => nals,
-                Err(error) => {
-                    tracing::debug!(stream = %self.stream, %error, "bad AVCC frame skipped");
-                    return;
-                }
-            };
-        let params = keyframe.then_some((config.sps.as_slice(), config.pps.as_slice()));
-        self.send_h264(&nals, params, pts_ms);
+        self.last_annexb_pts_90k = Some(pts_90k);
+        let keyframe = greenroom_media::h264::annexb_to_nals(access_unit)
+            .any(|nal| nal.first().is_some_and(|b| b & 0x1f == 5));
+        self.handle_frame(Frame {
+            data: FrameData::AnnexB(access_unit),
+            keyframe,
+            pts_90k,
+            b_frames: self.b_frames,
+            received,
+        });
     }
 
-    /// An Annex B access unit from RTSP: parameter sets are in band, so it is re-packetized as
-    /// it is; a presentation time going back means B-frames, and from then on it is re-encoded.
-    fn handle_annexb(&mut self, pts_90k: i64, access_unit: &[u8]) {
-        if self
-            .video
-            .last_annexb_pts_90k
-            .is_some_and(|last| pts_90k < last)
-        {
-            self.start_reencoder();
+    fn handle_frame(&mut self, frame: Frame<'_>) {
+        self.video.handle(frame, &mut self.publisher);
+        let (handling, _) = self.video.handling();
+        if self.source.video != handling || self.source.video == MediaHandling::Absent {
+            self.update_source(Some(handling), None);
         }
-        self.video.last_annexb_pts_90k = Some(pts_90k);
-        if self.video.reencoder.is_some() {
-            self.reencode(access_unit, pts_90k.div_euclid(90));
-            return;
-        }
-        if self.source.video != MediaHandling::Repacketized {
-            self.update_source(Some(MediaHandling::Repacketized), None);
-        }
-        let nals: Vec<&[u8]> = greenroom_media::h264::annexb_to_nals(access_unit).collect();
-        self.send_h264_90k(&nals, None, pts_90k);
-    }
-
-    /// Starts the B-frame re-encoder, once.
-    fn start_reencoder(&mut self) {
-        if self.video.reencoder.is_none() && !self.video.reencode_failed {
-            match H264Reencoder::new(ReencodeOptions {
-                bitrate_bps: REENCODE_BITRATE_BPS,
-                max_keyframe_interval_frames: 120,
-                preset: "veryfast".to_owned(),
-                target: None,
-                ..ReencodeOptions::default()
-            }) {
-                Ok(reencoder) => {
-                    tracing::info!(stream = %self.stream, "B-frames in the source: re-encoding video");
-                    self.video.reencoder = Some(reencoder);
-                    self.update_source(Some(MediaHandling::Transcoded), None);
-                }
-                Err(error) => {
-                    tracing::error!(stream = %self.stream, %error, "cannot start the video re-encoder; forwarding as sent");
-                    self.video.reencode_failed = true;
-                }
-            }
-        }
-    }
-
-    /// Feeds one Annex B access unit (decode order) to the re-encoder and sends what comes out.
-    fn reencode(&mut self, annexb: &[u8], pts_ms: i64) {
-        let Some(reencoder) = self.video.reencoder.as_mut() else {
-            return;
-        };
-        let frames = match reencoder.push(annexb, pts_ms) {
-            Ok(frames) => frames,
-            Err(error) => {
-                tracing::warn!(stream = %self.stream, %error, "re-encoding failed for a frame");
-                return;
-            }
-        };
-        for frame in frames {
-            let nals: Vec<&[u8]> = greenroom_media::h264::annexb_to_nals(&frame.annexb).collect();
-            self.send_h264(&nals, None, frame.pts_ms);
-        }
-    }
-
-    fn send_h264(&mut self, nals: &[&[u8]], params: Option<(&[Bytes], &[Bytes])>, pts_ms: i64) {
-        self.send_h264_90k(nals, params, pts_ms.max(0) * 90);
-    }
-
-    fn send_h264_90k(
-        &mut self,
-        nals: &[&[u8]],
-        params: Option<(&[Bytes], &[Bytes])>,
-        pts_90k: i64,
-    ) {
-        let mut out = std::mem::take(&mut self.video.scratch);
-        out.clear();
-        self.video
-            .packetizer
-            .packetize_access_unit(nals, params, &mut out);
-        // RTP timestamps wrap: keep the low 32 bits.
-        let timestamp = pts_90k.max(0) as u64 as u32;
-        for payload in out.drain(..) {
-            self.publisher.send(LocalRtp {
-                kind: TrackKind::Video,
-                codec: Codec::H264,
-                layer: Layer::High,
-                sequence_number: self.video.sequence_number,
-                timestamp,
-                marker: payload.marker,
-                payload: payload.payload,
-            });
-            self.video.sequence_number = self.video.sequence_number.wrapping_add(1);
-        }
-        self.video.scratch = out;
     }
 
     fn handle_audio(&mut self, timestamp_ms: u32, body: &[u8]) {
