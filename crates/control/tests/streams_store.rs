@@ -5,109 +5,13 @@
 //! `postgres://postgres@127.0.0.1:5432/test`) that the test creates and drops, so tests run in
 //! parallel. Without a reachable Postgres the Postgres tests fail: they never skip.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use greenroom_control::{ControlError, Store, StreamStatus};
+
 use std::time::Duration;
 
-use futures::FutureExt;
-use greenroom_control::{Backend, ControlError, Store, StreamStatus};
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
+mod common;
 
-/// What a behaviour gets: an open store and the URL it was opened with.
-struct Ctx {
-    store: Store,
-    url: String,
-}
-
-async fn with_sqlite<F, Fut>(body: F)
-where
-    F: FnOnce(Ctx) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().expect("create a temporary directory");
-    let url = Store::sqlite_url(dir.path());
-    let store = Store::connect(&url).await.expect("open the SQLite store");
-    assert_eq!(store.backend(), Backend::Sqlite);
-    body(Ctx {
-        store: store.clone(),
-        url,
-    })
-    .await;
-    store.close().await;
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("GREENROOM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-async fn with_postgres<F, Fut>(body: F)
-where
-    F: FnOnce(Ctx) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let admin_url = postgres_admin_url();
-    let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|err| {
-        panic!(
-            "Postgres tests need a server at {admin_url} (set GREENROOM_TEST_POSTGRES_URL): {err}"
-        )
-    });
-    let database = format!(
-        "greenroom_test_{:016x}",
-        rand::Rng::random_range(&mut rand::rng(), 0..u64::MAX)
-    );
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .expect("create the test database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("the Postgres URL ends with a database name");
-    let url = format!("{base}/{database}");
-
-    let outcome = AssertUnwindSafe(async {
-        let store = Store::connect(&url).await.expect("open the Postgres store");
-        assert_eq!(store.backend(), Backend::Postgres);
-        body(Ctx {
-            store: store.clone(),
-            url: url.clone(),
-        })
-        .await;
-        store.close().await;
-    })
-    .catch_unwind()
-    .await;
-
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .expect("drop the test database");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::with_sqlite(super::$name).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::with_postgres(super::$name).await
-                }
-            )*
-        }
-    };
-}
+use common::Ctx;
 
 on_both_backends!(
     a_created_stream_reads_back_identically,

@@ -4,7 +4,6 @@
 //! becomes Opus. A wrong key is refused without disturbing the live publish, and a publisher
 //! that drops and comes back is picked up by the same viewer session.
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -18,20 +17,9 @@ use tokio::sync::watch;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const ADMIN: &str = "test-admin-token-rtmp-0123456789";
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
+mod binary;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
+use binary::start_server;
 
 /// A child process killed when the test is done with it, whatever happens.
 struct Kill(Child);
@@ -40,45 +28,6 @@ impl Drop for Kill {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_greenroom"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GREENROOM_DATA_DIR", dir.path())
-        .env("GREENROOM_HTTP_ADDR", "127.0.0.1:0")
-        .env("GREENROOM_RTMP_ADDR", "127.0.0.1:0")
-        .env("GREENROOM_RTC_UDP_PORT", "0")
-        .env("GREENROOM_RTC_WORKERS", "2")
-        .env("GREENROOM_RTC_BIND_IP", "127.0.0.1")
-        .env("GREENROOM_ADMIN_TOKEN", ADMIN)
-        .env("GREENROOM_LOG", "info,rtc=warn,rtc_dtls=error,rtc_ice=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn greenroom");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    reader.read_line(&mut first).expect("banner");
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).unwrap_or(0) > 0 {
-            sink.clear();
-        }
-    });
-    let base = first
-        .trim()
-        .strip_prefix("greenroom listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected banner {first:?}"))
-        .to_owned();
-    Server {
-        child,
-        base,
-        _dir: dir,
     }
 }
 
@@ -186,7 +135,7 @@ fn get(counter: &std::sync::atomic::AtomicU64) -> u64 {
 
 /// Publishes with `b_frames`, watches, and returns the stream's stats while live.
 async fn publish_and_watch(b_frames: u32) -> Value {
-    let server = start_server();
+    let server = start_server(ADMIN, "info,rtc=warn,rtc_dtls=error,rtc_ice=warn");
     let base = server.base.clone();
     tokio::task::LocalSet::new()
         .run_until(async move {
@@ -258,7 +207,7 @@ async fn rtmp_with_b_frames_is_reencoded_and_says_so() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn wrong_key_is_refused_and_a_restarted_publisher_reaches_the_same_viewer() {
-    let server = start_server();
+    let server = start_server(ADMIN, "info,rtc=warn,rtc_dtls=error,rtc_ice=warn");
     let base = server.base.clone();
     tokio::task::LocalSet::new()
         .run_until(async move {
@@ -315,7 +264,7 @@ async fn wrong_key_is_refused_and_a_restarted_publisher_reaches_the_same_viewer(
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_stream_with_a_ladder_offers_three_layers_from_one_rtmp_source() {
-    let server = start_server();
+    let server = start_server(ADMIN, "info,rtc=warn,rtc_dtls=error,rtc_ice=warn");
     let base = server.base.clone();
     tokio::task::LocalSet::new()
         .run_until(async move {

@@ -2,9 +2,7 @@
 //! WHIP with three simulcast layers, Rust viewers watch over WHEP (one pinned to `q`), the
 //! streams API reports the live stats, and ending the WHIP session makes the stream idle.
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,61 +14,9 @@ use tokio::sync::watch;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const ADMIN: &str = "test-admin-token-0123456789";
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
+mod binary;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_greenroom"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GREENROOM_DATA_DIR", dir.path())
-        .env("GREENROOM_HTTP_ADDR", "127.0.0.1:0")
-        .env("GREENROOM_RTC_UDP_PORT", "0")
-        .env("GREENROOM_RTC_WORKERS", "2")
-        .env("GREENROOM_RTC_BIND_IP", "127.0.0.1")
-        .env("GREENROOM_RTMP_ADDR", "127.0.0.1:0")
-        .env("GREENROOM_ADMIN_TOKEN", ADMIN)
-        .env("GREENROOM_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn greenroom");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut first = String::new();
-    reader.read_line(&mut first).expect("banner");
-    // Keep reading what the server prints so it never writes into a closed pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).unwrap_or(0) > 0 {
-            sink.clear();
-        }
-    });
-    let base = first
-        .trim()
-        .strip_prefix("greenroom listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected banner {first:?}"))
-        .to_owned();
-    Server {
-        child,
-        base,
-        _dir: dir,
-    }
-}
+use binary::start_server;
 
 async fn post_sdp(
     http: &reqwest::Client,
@@ -125,7 +71,7 @@ async fn stream_json(http: &reqwest::Client, base: &str, id: &str) -> Value {
 
 #[tokio::test(flavor = "current_thread")]
 async fn rust_publisher_and_viewers_through_whip_and_whep() {
-    let server = start_server();
+    let server = start_server(ADMIN, "warn");
     let base = server.base.clone();
     tokio::task::LocalSet::new()
         .run_until(async move {

@@ -1,0 +1,64 @@
+//! Starting the real `greenroom` binary for an end-to-end test: SQLite in a temporary data
+//! directory, HTTP, RTMP and WebRTC on free loopback ports, a known admin token. The server is
+//! stopped (SIGTERM) when the handle is dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary; `log` is its `GREENROOM_LOG` filter.
+pub fn start_server(admin_token: &str, log: &str) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_greenroom"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GREENROOM_DATA_DIR", dir.path())
+        .env("GREENROOM_HTTP_ADDR", "127.0.0.1:0")
+        .env("GREENROOM_RTMP_ADDR", "127.0.0.1:0")
+        .env("GREENROOM_RTC_UDP_PORT", "0")
+        .env("GREENROOM_RTC_WORKERS", "2")
+        .env("GREENROOM_RTC_BIND_IP", "127.0.0.1")
+        .env("GREENROOM_ADMIN_TOKEN", admin_token)
+        .env("GREENROOM_LOG", log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn greenroom");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    reader.read_line(&mut first).expect("banner");
+    // Keep reading what the server prints so it never writes into a closed pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    let base = first
+        .trim()
+        .strip_prefix("greenroom listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected banner {first:?}"))
+        .to_owned();
+    Server {
+        child,
+        base,
+        _dir: dir,
+    }
+}
