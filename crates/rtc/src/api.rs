@@ -255,6 +255,11 @@ impl RtcEngine {
         self.inner.stream_stats(stream).await
     }
 
+    /// Counters and gauges of the media path, summed over the workers (for `/metrics`).
+    pub fn metrics(&self) -> crate::MetricsSnapshot {
+        self.inner.metrics()
+    }
+
     /// Subscribes to engine notifications.
     pub fn events(&self) -> broadcast::Receiver<RtcEvent> {
         self.inner.events()

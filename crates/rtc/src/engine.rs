@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::metrics::{Counters, MetricsSnapshot};
 use crate::worker::{Command, MediaPacket, Worker, WorkerStats};
 use crate::{
     Answer, IceServer, PatchOutcome, RtcConfig, RtcError, RtcEvent, SessionId, StreamStats,
@@ -213,6 +214,8 @@ pub(crate) struct Shared {
     events: broadcast::Sender<RtcEvent>,
     directory: Arc<Directory>,
     medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+    counters: Vec<Arc<Counters>>,
+    local_counters: Arc<Counters>,
     next_worker: AtomicUsize,
     closed: AtomicBool,
 }
@@ -266,6 +269,7 @@ impl Shared {
             ports.push(chosen_port);
             bound.push(sockets);
         }
+        let counters: Vec<Arc<Counters>> = (0..workers).map(|_| Arc::default()).collect();
         let mut handles = Vec::with_capacity(workers);
         for (index, ((sockets, crx), mrx)) in bound
             .into_iter()
@@ -282,6 +286,7 @@ impl Shared {
                 events.clone(),
                 controls.clone(),
                 medias.clone(),
+                counters[index].clone(),
             );
             let thread = std::thread::Builder::new()
                 .name(format!("greenroom-rtc-{index}"))
@@ -300,6 +305,8 @@ impl Shared {
             events,
             directory,
             medias,
+            counters,
+            local_counters: Arc::default(),
             next_worker: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }))
@@ -311,6 +318,10 @@ impl Shared {
 
     pub(crate) fn ice_servers(&self) -> &[IceServer] {
         &self.ice_servers
+    }
+
+    pub(crate) fn metrics(&self) -> MetricsSnapshot {
+        MetricsSnapshot::sum(&self.counters, &self.local_counters)
     }
 
     pub(crate) fn events(&self) -> broadcast::Receiver<RtcEvent> {
@@ -398,6 +409,7 @@ impl Shared {
             closed,
             directory: self.directory.clone(),
             events: self.events.clone(),
+            counters: self.local_counters.clone(),
         }))
     }
 

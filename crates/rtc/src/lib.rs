@@ -18,6 +18,7 @@ mod api;
 mod engine;
 mod error;
 mod local;
+mod metrics;
 mod peer;
 mod publisher;
 mod sdpfrag;
@@ -32,6 +33,7 @@ pub use api::{
 };
 pub use error::RtcError;
 pub use local::{LocalPublisher, LocalRtp};
+pub use metrics::MetricsSnapshot;
 pub mod client;
 pub use greenroom_media::Codec;
 pub use greenroom_sfu::{Layer, TrackKind};

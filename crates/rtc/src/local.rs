@@ -14,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::engine::{Directory, StreamRoute};
+use crate::metrics::Counters;
 use crate::publisher::Publisher;
 use crate::worker::MediaPacket;
 use crate::{PublisherStats, RtcEvent, SessionId};
@@ -59,6 +60,7 @@ pub struct LocalPublisher {
     created: Instant,
     last_snapshot: Option<Instant>,
     dropped: u64,
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for LocalPublisher {
@@ -79,12 +81,15 @@ pub(crate) struct LocalParts {
     pub closed: watch::Receiver<bool>,
     pub directory: Arc<Directory>,
     pub events: broadcast::Sender<RtcEvent>,
+    pub counters: Arc<Counters>,
 }
 
 impl LocalPublisher {
     pub(crate) fn new(parts: LocalParts) -> Self {
         let epoch = parts.route.epoch.load(Ordering::Acquire);
+        parts.counters.publishers.fetch_add(1, Ordering::Relaxed);
         LocalPublisher {
+            counters: parts.counters,
             session: parts.session,
             route: parts.route,
             publisher: Publisher::new(epoch),
@@ -109,6 +114,8 @@ impl LocalPublisher {
     /// is full misses the packet, as a congested link would.
     pub fn send(&mut self, rtp: LocalRtp) {
         let now = Instant::now();
+        Counters::add(&self.counters.rtp_in_packets, 1);
+        Counters::add(&self.counters.rtp_in_bytes, rtp.payload.len() as u64);
         let (media, became_live) = self.publisher.handle_local(
             &self.route.stream,
             rtp.kind,
@@ -130,6 +137,7 @@ impl LocalPublisher {
             for (worker, tx) in self.medias.iter().enumerate() {
                 if mask & (1 << worker) != 0 && tx.try_send(media.clone()).is_err() {
                     self.dropped += 1;
+                    Counters::add(&self.counters.cross_worker_drops, 1);
                 }
             }
         }
@@ -189,6 +197,7 @@ impl LocalPublisher {
 
 impl Drop for LocalPublisher {
     fn drop(&mut self) {
+        self.counters.publishers.fetch_sub(1, Ordering::Relaxed);
         self.directory.remove_local(&self.route, &self.session);
         tracing::info!(stream = %self.route.stream, session = %self.session, "local publisher left");
         let _ = self.events.send(RtcEvent::Idle {

@@ -254,22 +254,22 @@ impl Publisher {
         pc: &mut RTCPeerConnection,
         layer: Layer,
         now: Instant,
-    ) {
+    ) -> bool {
         let available = self.available_layers(now);
         let layer = if available.contains(layer) {
             layer
         } else {
             match available.best_at_most(layer).or_else(|| available.lowest()) {
                 Some(l) => l,
-                None => return,
+                None => return false,
             }
         };
         let state = &self.video[layer.index()];
         let (Some(ssrc), Some(receiver)) = (state.ssrc, state.receiver) else {
-            return;
+            return false;
         };
         if !self.throttle.request(now, layer) {
-            return;
+            return false;
         }
         if let Some(mut receiver) = pc.rtp_receiver(receiver) {
             let pli = PictureLossIndication {
@@ -280,8 +280,10 @@ impl Publisher {
                 tracing::debug!(%error, ssrc, "PLI not sent");
             } else {
                 tracing::debug!(ssrc, ?layer, "PLI sent to publisher");
+                return true;
             }
         }
+        false
     }
 
     pub(crate) fn stats(

@@ -165,15 +165,16 @@ impl Subscriber {
             .or(self.video.forwarder.current_layer())
     }
 
-    /// Forwards one publisher packet if this viewer should get it. Returns whether something was
-    /// written, and a layer this viewer needs a keyframe of.
+    /// Forwards one publisher packet if this viewer should get it. Returns the payload bytes
+    /// written (if any), a layer this viewer needs a keyframe of, and whether the viewer just
+    /// switched layers.
     pub(crate) fn forward(
         &mut self,
         pc: &mut RTCPeerConnection,
         media: &MediaPacket,
         info: &PacketInfo<'_>,
         now: Instant,
-    ) -> (bool, Option<Layer>) {
+    ) -> (Option<usize>, Option<Layer>, bool) {
         let track = match media.kind {
             TrackKind::Audio => &mut self.audio,
             TrackKind::Video => &mut self.video,
@@ -190,13 +191,17 @@ impl Subscriber {
             track.forwarder.set_available_layers(media.available);
             track.available = media.available;
         }
+        let before = track.forwarder.current_layer();
         let munged = track.forwarder.handle_packet(now, info);
+        let switched = media.kind == TrackKind::Video
+            && before.is_some()
+            && track.forwarder.current_layer() != before;
         let wants = track.forwarder.poll_keyframe_request(now);
         let Some(munged) = munged else {
-            return (false, wants);
+            return (None, wants, switched);
         };
         let Some(payload_type) = track.payload_type(media.codec) else {
-            return (false, wants);
+            return (None, wants, switched);
         };
         let payload = match munged.vp8 {
             Some(rewrite) => {
@@ -208,7 +213,7 @@ impl Subscriber {
                 )
                 .is_err()
                 {
-                    return (false, wants);
+                    return (None, wants, switched);
                 }
                 copy.freeze()
             }
@@ -228,17 +233,17 @@ impl Subscriber {
             payload,
         };
         let Some(mut sender) = pc.rtp_sender(track.sender) else {
-            return (false, wants);
+            return (None, wants, switched);
         };
         match sender.write_rtp(now, packet) {
             Ok(()) => {
                 self.packets_sent += 1;
                 self.bytes_sent += len as u64;
-                (true, wants)
+                (Some(len), wants, switched)
             }
             Err(error) => {
                 tracing::trace!(%error, "viewer write failed");
-                (false, wants)
+                (None, wants, switched)
             }
         }
     }

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(pages::router())
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
@@ -101,6 +102,18 @@ async fn health(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
             detail: err.to_string(),
         })?;
     Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+/// `GET /metrics`: the node's counters in the Prometheus text format. Nothing is labelled by
+/// stream, user or SSRC, so the page is safe to scrape without credentials.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.engine.metrics().to_prometheus(),
+    )
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

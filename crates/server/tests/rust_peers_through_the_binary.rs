@@ -152,6 +152,32 @@ async fn rust_publisher_and_viewers_through_whip_and_whep() {
                 .collect();
             assert_eq!(widths, vec![320, 640, 1280], "{stream}");
 
+            let metrics = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .expect("GET /metrics")
+                .text()
+                .await
+                .expect("metrics text");
+            let value = |name: &str| -> u64 {
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
+            };
+            assert_eq!(value("greenroom_publishers"), 1, "{metrics}");
+            assert_eq!(value("greenroom_viewers"), 2, "{metrics}");
+            assert!(
+                value("greenroom_rtp_received_packets_total") > 100,
+                "{metrics}"
+            );
+            assert!(value("greenroom_rtp_sent_packets_total") > 100, "{metrics}");
+            // Present even when zero (keyframes may have come on the publisher's own schedule).
+            value("greenroom_publisher_keyframe_requests_total");
+            value("greenroom_layer_switches_total");
+
             let ended = http
                 .delete(format!("{base}{whip_session}"))
                 .send()

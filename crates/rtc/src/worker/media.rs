@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::{Command, MediaPacket, Peer, Role, State};
 use crate::engine::{LOCAL_PUBLISHER, NO_WORKER};
+use crate::metrics::Counters;
 use greenroom_sfu::{Layer, LayerSet};
 
 impl State {
@@ -28,13 +29,17 @@ impl State {
         else {
             return false;
         };
+        Counters::add(&self.counters.rtp_in_packets, 1);
+        Counters::add(&self.counters.rtp_in_bytes, media.payload.len() as u64);
         let media = Arc::new(media);
         let mask = peer.route.subscriber_workers.load(Ordering::Acquire);
         for (worker, tx) in self.medias.iter().enumerate() {
             if worker != self.index && mask & (1 << worker) != 0 {
                 // A full queue means that worker is overloaded: dropping is what a congested
                 // link would do, and the viewers' NACK/PLI machinery recovers.
-                let _ = tx.try_send(media.clone());
+                if tx.try_send(media.clone()).is_err() {
+                    Counters::add(&self.counters.cross_worker_drops, 1);
+                }
             }
         }
         if mask & (1 << self.index) != 0 {
@@ -68,11 +73,16 @@ impl State {
             if !peer.connected {
                 continue;
             }
-            let (written, wants) = sub.forward(&mut peer.pc, media, &info, now);
+            let (written, wants, switched) = sub.forward(&mut peer.pc, media, &info, now);
             if let Some(layer) = wants {
                 wanted.insert(layer);
             }
-            if written {
+            if switched {
+                Counters::add(&self.counters.layer_switches, 1);
+            }
+            if let Some(bytes) = written {
+                Counters::add(&self.counters.rtp_out_packets, 1);
+                Counters::add(&self.counters.rtp_out_bytes, bytes as u64);
                 self.flush(*key);
             }
         }
@@ -93,6 +103,7 @@ impl State {
         };
         let layer = sub.handle_keyframe_request();
         let stream = peer.route.stream.clone();
+        Counters::add(&self.counters.viewer_keyframe_requests, 1);
         if let Some(layer) = layer {
             self.request_keyframe(&stream, layer, now);
         }
@@ -130,8 +141,9 @@ impl State {
             pc,
             ..
         }) = self.peers.get_mut(&key)
+            && publisher.request_keyframe(pc, layer, now)
         {
-            publisher.request_keyframe(pc, layer, now);
+            Counters::add(&self.counters.plis_to_publishers, 1);
         }
         self.flush(key);
     }

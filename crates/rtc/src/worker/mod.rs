@@ -24,6 +24,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::engine::{Directory, NO_WORKER, StreamRoute};
+use crate::metrics::Counters;
 use crate::peer::{self};
 use crate::publisher::Publisher;
 use crate::stun;
@@ -151,6 +152,7 @@ pub(crate) struct Worker {
     events: broadcast::Sender<RtcEvent>,
     controls: Vec<mpsc::Sender<Command>>,
     medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+    counters: Arc<Counters>,
 }
 
 /// The running state of a worker (built inside its thread).
@@ -163,6 +165,7 @@ struct State {
     events: broadcast::Sender<RtcEvent>,
     controls: Vec<mpsc::Sender<Command>>,
     medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+    counters: Arc<Counters>,
     peers: HashMap<u64, Peer>,
     by_ufrag: HashMap<String, u64>,
     by_addr: HashMap<(usize, SocketAddr), u64>,
@@ -183,8 +186,10 @@ impl Worker {
         events: broadcast::Sender<RtcEvent>,
         controls: Vec<mpsc::Sender<Command>>,
         medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
+        counters: Arc<Counters>,
     ) -> Self {
         Worker {
+            counters,
             index,
             sockets,
             advertise,
@@ -246,6 +251,7 @@ impl Worker {
                 events: self.events,
                 controls: self.controls,
                 medias: self.medias,
+                counters: self.counters,
                 peers: HashMap::new(),
                 by_ufrag: HashMap::new(),
                 by_addr: HashMap::new(),
@@ -535,6 +541,10 @@ impl State {
     fn remove_peer(&mut self, key: u64, why: &str) {
         let Some(mut peer) = self.peers.remove(&key) else {
             return;
+        };
+        match peer.role {
+            Role::Publisher(_) => self.counters.publishers.fetch_sub(1, Ordering::Relaxed),
+            Role::Subscriber(_) => self.counters.viewers.fetch_sub(1, Ordering::Relaxed),
         };
         let _ = peer.pc.close();
         self.net.send_pending(&mut peer.pc);

@@ -87,8 +87,12 @@ impl State {
         let stream = route.stream.clone();
         let local = self.streams.entry(stream.clone()).or_default();
         match role {
-            Role::Publisher(_) => local.publisher = Some(key),
+            Role::Publisher(_) => {
+                local.publisher = Some(key);
+                self.counters.publishers.fetch_add(1, Ordering::Relaxed);
+            }
             Role::Subscriber(_) => {
+                self.counters.viewers.fetch_add(1, Ordering::Relaxed);
                 local.subscribers.push(key);
                 route
                     .subscriber_workers

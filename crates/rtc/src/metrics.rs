@@ -1,0 +1,165 @@
+//! Counters of the media path for the node's `/metrics`.
+//!
+//! Each worker (and the local publishers) updates its own set of relaxed atomics, so counting
+//! costs an uncontended add per packet and no lock; a scrape sums the sets. Nothing is labelled
+//! by stream, user or SSRC.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// One worker's counters (a cache line or two, never shared with another worker's).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub rtp_in_packets: AtomicU64,
+    pub rtp_in_bytes: AtomicU64,
+    pub rtp_out_packets: AtomicU64,
+    pub rtp_out_bytes: AtomicU64,
+    /// Keyframe requests (PLI) sent to publishers.
+    pub plis_to_publishers: AtomicU64,
+    /// PLI/FIR received from viewers.
+    pub viewer_keyframe_requests: AtomicU64,
+    pub layer_switches: AtomicU64,
+    /// Media packets another worker's full queue refused.
+    pub cross_worker_drops: AtomicU64,
+    pub publishers: AtomicI64,
+    pub viewers: AtomicI64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A point-in-time sum over the workers, for the metrics page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// WebRTC publishers (WHIP) connected now.
+    pub webrtc_publishers: u64,
+    /// RTMP and RTSP publishers now.
+    pub local_publishers: u64,
+    /// WHEP viewers now.
+    pub viewers: u64,
+    pub rtp_in_packets: u64,
+    pub rtp_in_bytes: u64,
+    pub rtp_out_packets: u64,
+    pub rtp_out_bytes: u64,
+    pub plis_to_publishers: u64,
+    pub viewer_keyframe_requests: u64,
+    pub layer_switches: u64,
+    pub cross_worker_drops: u64,
+    pub workers: u64,
+}
+
+impl MetricsSnapshot {
+    pub(crate) fn sum(sets: &[std::sync::Arc<Counters>], local: &Counters) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let gauge = |c: &AtomicI64| c.load(Ordering::Relaxed).max(0) as u64;
+        let mut out = MetricsSnapshot {
+            workers: sets.len() as u64,
+            local_publishers: gauge(&local.publishers),
+            ..MetricsSnapshot::default()
+        };
+        for c in sets
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(std::iter::once(local))
+        {
+            out.rtp_in_packets += get(&c.rtp_in_packets);
+            out.rtp_in_bytes += get(&c.rtp_in_bytes);
+            out.rtp_out_packets += get(&c.rtp_out_packets);
+            out.rtp_out_bytes += get(&c.rtp_out_bytes);
+            out.plis_to_publishers += get(&c.plis_to_publishers);
+            out.viewer_keyframe_requests += get(&c.viewer_keyframe_requests);
+            out.layer_switches += get(&c.layer_switches);
+            out.cross_worker_drops += get(&c.cross_worker_drops);
+        }
+        for c in sets {
+            out.webrtc_publishers += gauge(&c.publishers);
+            out.viewers += gauge(&c.viewers);
+        }
+        out
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        };
+        metric(
+            "greenroom_publishers",
+            "gauge",
+            "WebRTC (WHIP) publishers connected now.",
+            self.webrtc_publishers,
+        );
+        metric(
+            "greenroom_local_publishers",
+            "gauge",
+            "RTMP and RTSP publishers now.",
+            self.local_publishers,
+        );
+        metric(
+            "greenroom_viewers",
+            "gauge",
+            "WebRTC (WHEP) viewers connected now.",
+            self.viewers,
+        );
+        metric(
+            "greenroom_rtc_workers",
+            "gauge",
+            "WebRTC worker threads.",
+            self.workers,
+        );
+        metric(
+            "greenroom_rtp_received_packets_total",
+            "counter",
+            "RTP packets received from publishers.",
+            self.rtp_in_packets,
+        );
+        metric(
+            "greenroom_rtp_received_bytes_total",
+            "counter",
+            "RTP payload bytes received from publishers.",
+            self.rtp_in_bytes,
+        );
+        metric(
+            "greenroom_rtp_sent_packets_total",
+            "counter",
+            "RTP packets forwarded to viewers.",
+            self.rtp_out_packets,
+        );
+        metric(
+            "greenroom_rtp_sent_bytes_total",
+            "counter",
+            "RTP payload bytes forwarded to viewers.",
+            self.rtp_out_bytes,
+        );
+        metric(
+            "greenroom_publisher_keyframe_requests_total",
+            "counter",
+            "Keyframe requests (PLI) sent to publishers, after throttling.",
+            self.plis_to_publishers,
+        );
+        metric(
+            "greenroom_viewer_keyframe_requests_total",
+            "counter",
+            "PLI and FIR received from viewers.",
+            self.viewer_keyframe_requests,
+        );
+        metric(
+            "greenroom_layer_switches_total",
+            "counter",
+            "Simulcast layer switches of viewers.",
+            self.layer_switches,
+        );
+        metric(
+            "greenroom_cross_worker_drops_total",
+            "counter",
+            "Media packets dropped because a worker's queue was full.",
+            self.cross_worker_drops,
+        );
+        out
+    }
+}
