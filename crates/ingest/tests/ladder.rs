@@ -416,19 +416,27 @@ fn ladder_cost_per_second_of_720p30() -> Result<()> {
             LadderRung::default_ladder(1280, 720)[2..].to_vec(),
         ),
     ] {
+        let layers = rungs.len();
         let mut ladder = SimulcastLadder::new(rungs, LadderOptions::default())?;
         let mut bytes = BTreeMap::new();
+        let mut frames = 0;
         let cpu = CpuClock::start()?;
         let wall = Instant::now();
         for (au, pts) in input.access_units.iter().zip(&input.pts_ms) {
             for (layer, f) in ladder.push(au, *pts)? {
                 *bytes.entry(layer).or_insert(0) += f.annexb.len();
+                frames += 1;
             }
         }
         for (layer, f) in ladder.flush()? {
             *bytes.entry(layer).or_insert(0) += f.annexb.len();
+            frames += 1;
         }
         report(label, cpu, wall, &bytes)?;
+        ensure!(
+            frames == input.access_units.len() * layers,
+            "{label}: every picture on every rung ({frames} frames out)"
+        );
     }
 
     // The same three layers as three independent reencoders (three decodes), for comparison.

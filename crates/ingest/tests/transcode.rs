@@ -168,6 +168,11 @@ fn aac_to_opus_cost_per_second_of_audio() -> Result<()> {
         n += t.push(raw, aac_pts_ms(i, rate))?.len();
     }
     let (wall, (thread, process)) = (wall.elapsed(), cpu.elapsed()?);
+    let expected = (seconds * 50.0) as usize;
+    ensure!(
+        n.abs_diff(expected) <= 3,
+        "20 ms Opus frames for {seconds} s of audio: {n}, expected about {expected}"
+    );
     println!(
         "COST aac->opus (44.1 kHz stereo 128k AAC -> 48 kHz stereo 64k Opus), per second of \
          audio: {:.1} ms CPU on the thread, {:.1} ms CPU in the process, {:.1} ms wall; \
@@ -375,6 +380,11 @@ fn h264_reencode_cost_per_second_of_720p30() -> Result<()> {
             n += 1;
         }
         let (wall, (thread, process)) = (wall.elapsed(), cpu.elapsed()?);
+        ensure!(
+            n == input.access_units.len(),
+            "{label}: one frame out per frame in ({n} of {})",
+            input.access_units.len()
+        );
         println!(
             "COST h264 decode+x264 {label}, per second of input: {:.0} ms CPU on the thread, \
              {:.0} ms CPU in the process, {:.0} ms wall; {n} frames, {:.2} Mbit/s out",

@@ -32,7 +32,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 
 use crate::RtcError;
-use crate::peer::{self, PeerOptions, PeerRole};
+use crate::peer::{self, PeerOptions};
 use greenroom_sfu::Layer;
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
@@ -170,10 +170,6 @@ impl Client {
                 ice_servers: &[],
                 credentials: None,
                 answering_role: None,
-                role: match kind {
-                    ClientKind::Viewer => PeerRole::Receiver,
-                    ClientKind::Publisher { .. } => PeerRole::Sender,
-                },
             },
             now,
         )

@@ -145,18 +145,24 @@ impl LocalPublisher {
             .last_snapshot
             .is_none_or(|t| now.duration_since(t) >= SNAPSHOT_INTERVAL)
         {
-            self.last_snapshot = Some(now);
-            let snapshot =
-                self.publisher
-                    .stats(&self.session, now.duration_since(self.created), now);
-            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Some((true, snapshot));
+            self.refresh_snapshot(now);
         }
     }
 
     /// Describes the source (protocol, what is transcoded) for the stream's stats.
     pub fn set_source(&mut self, source: crate::SourceInfo) {
         self.publisher.set_source(source);
-        self.last_snapshot = None;
+        // Shown at once, not at the next packet.
+        self.refresh_snapshot(Instant::now());
+    }
+
+    fn refresh_snapshot(&mut self, now: Instant) {
+        self.last_snapshot = Some(now);
+        let snapshot = self
+            .publisher
+            .stats(&self.session, now.duration_since(self.created), now);
+        let live = self.publisher.is_live();
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = Some((live, snapshot));
     }
 
     /// A receiver that turns `true` when the engine ends this session; for tasks other than

@@ -26,15 +26,6 @@ use crate::IceServer;
 /// Audio level and timing extensions browsers send that are worth negotiating.
 const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
-/// How a peer connection is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PeerRole {
-    /// Receives media (a WHIP publisher's connection on the server, or a client subscriber).
-    Receiver,
-    /// Sends media (a WHEP viewer's connection on the server, or a client publisher).
-    Sender,
-}
-
 /// Options for one peer connection.
 pub(crate) struct PeerOptions<'a> {
     pub ice_servers: &'a [IceServer],
@@ -45,7 +36,6 @@ pub(crate) struct PeerOptions<'a> {
     /// `a=setup:passive` (ffmpeg's WHIP muxer), then it must be the client. `None` when
     /// offering.
     pub answering_role: Option<RTCDtlsRole>,
-    pub role: PeerRole,
 }
 
 /// The codecs greenroom forwards: Opus, VP8 and H.264 (with RTX for the video codecs).
@@ -161,7 +151,6 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
     if let Some(role) = options.answering_role {
         settings = settings.with_answering_dtls_role(role);
     }
-    let _ = options.role;
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(
             options

@@ -336,8 +336,9 @@ impl Pipeline {
 
     fn handle_frame(&mut self, frame: Frame<'_>) {
         self.video.handle(frame, &mut self.publisher);
-        let (handling, _) = self.video.handling();
-        if self.source.video != handling || self.source.video == MediaHandling::Absent {
+        // Cheap per frame; the stats (with their note) change only when the path does.
+        let handling = self.video.media_handling();
+        if self.source.video != handling {
             self.update_source(Some(handling), None);
         }
     }

@@ -11,6 +11,7 @@
 //! it cannot decode. Transcoders follow the source's keyframes (and viewers' keyframe requests)
 //! so the output's GOP is never longer than the source's.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -112,6 +113,14 @@ impl Video {
         self.config = Some(config);
     }
 
+    /// What happens to the video now (no allocation: called per frame).
+    pub fn media_handling(&self) -> MediaHandling {
+        match self.path {
+            Path::Passthrough => MediaHandling::Repacketized,
+            Path::Reencode(_) | Path::Ladder(..) => MediaHandling::Transcoded,
+        }
+    }
+
     /// What the stream's stats say about video, with the reason when it is transcoded.
     pub fn handling(&self) -> (MediaHandling, Option<String>) {
         match &self.path {
@@ -160,7 +169,6 @@ impl Video {
             let params = params
                 .as_ref()
                 .map(|(sps, pps)| (sps.as_slice(), pps.as_slice()));
-            let nals: Vec<&[u8]> = nals.iter().map(|n| &n[..]).collect();
             self.send(publisher, Layer::High, &nals, params, frame.pts_90k);
             self.report_latency(pts_ms);
             return;
@@ -266,33 +274,27 @@ impl Video {
         }
     }
 
-    /// The frame's NAL units (without start codes or length prefixes).
-    fn nals(&self, frame: &Frame<'_>) -> Option<Vec<Bytes>> {
+    /// The frame's NAL units (without start codes or length prefixes), borrowed from it.
+    fn nals<'a>(&self, frame: &Frame<'a>) -> Option<Vec<&'a [u8]>> {
         match frame.data {
             FrameData::Avcc(avcc) => {
                 let config = self.config.as_ref()?;
-                let nals: Result<Vec<&[u8]>, _> =
-                    h264::avcc_nals(avcc, config.length_size).collect();
-                match nals {
-                    Ok(nals) => Some(nals.into_iter().map(Bytes::copy_from_slice).collect()),
+                match h264::avcc_nals(avcc, config.length_size).collect() {
+                    Ok(nals) => Some(nals),
                     Err(error) => {
                         tracing::debug!(stream = %self.stream, %error, "bad AVCC frame skipped");
                         None
                     }
                 }
             }
-            FrameData::AnnexB(annexb) => Some(
-                h264::annexb_to_nals(annexb)
-                    .map(Bytes::copy_from_slice)
-                    .collect(),
-            ),
+            FrameData::AnnexB(annexb) => Some(h264::annexb_to_nals(annexb).collect()),
         }
     }
 
     /// The frame as Annex B for a decoder, with the parameter sets before a keyframe.
-    fn annexb(&self, frame: &Frame<'_>) -> Option<Vec<u8>> {
+    fn annexb<'a>(&self, frame: &Frame<'a>) -> Option<Cow<'a, [u8]>> {
         match frame.data {
-            FrameData::AnnexB(annexb) => Some(annexb.to_vec()),
+            FrameData::AnnexB(annexb) => Some(Cow::Borrowed(annexb)),
             FrameData::Avcc(avcc) => {
                 let config = self.config.as_ref()?;
                 let body = h264::avcc_to_annexb(avcc, usize::from(config.length_size)).ok()?;
@@ -304,7 +306,7 @@ impl Video {
                     }
                 }
                 out.extend_from_slice(&body);
-                Some(out)
+                Some(Cow::Owned(out))
             }
         }
     }

@@ -110,11 +110,11 @@ impl State {
     }
 
     pub(super) fn request_keyframe(&mut self, stream: &Arc<str>, layer: Layer, now: Instant) {
-        let worker = self
-            .directory
-            .route(stream)
-            .publisher_worker
-            .load(Ordering::Acquire);
+        // The stream's route is kept beside its local viewers: no directory lock here.
+        let Some(route) = self.streams.get(stream).and_then(|l| l.route.clone()) else {
+            return;
+        };
+        let worker = route.publisher_worker.load(Ordering::Acquire);
         if worker == NO_WORKER {
             return;
         }

@@ -139,6 +139,8 @@ pub(crate) struct Peer {
 /// Viewers and publisher of one stream on this worker.
 #[derive(Default)]
 struct LocalStream {
+    /// The stream's shared routing facts (where its publisher is).
+    route: Option<Arc<StreamRoute>>,
     publisher: Option<u64>,
     subscribers: Vec<u64>,
 }

@@ -13,7 +13,7 @@ use rtc::peer_connection::transport::{
 
 use super::{Peer, Role, State, WorkerStats};
 use crate::engine::StreamRoute;
-use crate::peer::{self, PeerOptions, PeerRole};
+use crate::peer::{self, PeerOptions};
 use crate::publisher::Publisher;
 use crate::sdpfrag;
 use crate::subscriber::Subscriber;
@@ -32,19 +32,13 @@ impl State {
     ) -> Result<Answer, RtcError> {
         let offer = RTCSessionDescription::offer(offer.to_owned())
             .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
-        check_offer(&offer.sdp, options.is_some())?;
+        check_offer(&offer.sdp)?;
         let (ufrag, pwd) = peer::ice_credentials();
-        let role = if options.is_some() {
-            PeerRole::Sender
-        } else {
-            PeerRole::Receiver
-        };
         let mut pc = peer::build(
             PeerOptions {
                 ice_servers: &self.ice_servers,
                 credentials: Some((ufrag.clone(), pwd)),
                 answering_role: Some(peer::answering_dtls_role(&offer.sdp)),
-                role,
             },
             now,
         )
@@ -86,6 +80,7 @@ impl State {
         };
         let stream = route.stream.clone();
         let local = self.streams.entry(stream.clone()).or_default();
+        local.route = Some(route.clone());
         match role {
             Role::Publisher(_) => {
                 local.publisher = Some(key);
@@ -299,7 +294,7 @@ pub(crate) fn sdp_attribute(sdp: &str, prefix: &str) -> Option<String> {
 }
 
 /// Rejects offers that cannot work before any state is created.
-fn check_offer(sdp: &str, viewer: bool) -> Result<(), RtcError> {
+fn check_offer(sdp: &str) -> Result<(), RtcError> {
     let media: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).collect();
     if media.is_empty() {
         return Err(RtcError::InvalidSdp(
@@ -314,7 +309,6 @@ fn check_offer(sdp: &str, viewer: bool) -> Result<(), RtcError> {
             "the offer has neither audio nor video".into(),
         ));
     }
-    let _ = viewer;
     Ok(())
 }
 
