@@ -114,8 +114,12 @@ export class Greenroom {
     });
   }
 
-  /** Starts the binary with a fresh data dir and waits for `GET /healthz` → 200. */
-  static async start({ timeoutMs = 60_000 } = {}) {
+  /**
+   * Starts the binary with a fresh data dir and waits for `GET /healthz` → 200. `env` adds
+   * server settings (e.g. `{ GREENROOM_HLS: 'true' }`) over the defaults; HLS is off unless
+   * asked for, so the WebRTC tests don't pay for its transcoding.
+   */
+  static async start({ timeoutMs = 60_000, env: extraEnv = {} } = {}) {
     const bin = greenroomBin();
     if (!fs.existsSync(bin)) {
       throw new Error(
@@ -138,9 +142,11 @@ export class Greenroom {
       GREENROOM_RTMP_ADDR: '127.0.0.1:0',
       GREENROOM_ADMIN_TOKEN: adminToken,
       GREENROOM_LOG: process.env.GREENROOM_LOG || 'info',
+      GREENROOM_HLS: 'false',
     };
     // Nothing from the caller's environment may point the server elsewhere: embedded SQLite
-    // in the temp data dir, URLs from the bound address, candidates on 127.0.0.1 only.
+    // in the temp data dir, URLs from the bound address, candidates on 127.0.0.1 only,
+    // recordings in the data dir, the default HLS ladder and timing.
     for (const name of [
       'DATABASE_URL',
       'GREENROOM_DATABASE_URL',
@@ -150,9 +156,22 @@ export class Greenroom {
       'GREENROOM_ICE_SERVERS',
       'GREENROOM_ICE_USERNAME',
       'GREENROOM_ICE_CREDENTIAL',
+      'GREENROOM_HLS_LADDER',
+      'GREENROOM_HLS_PRESET',
+      'GREENROOM_HLS_SEGMENT_MS',
+      'GREENROOM_HLS_PART_MS',
+      'GREENROOM_STORAGE_DIR',
+      'GREENROOM_S3_BUCKET',
+      'GREENROOM_S3_REGION',
+      'GREENROOM_S3_ENDPOINT',
+      'GREENROOM_S3_ACCESS_KEY_ID',
+      'GREENROOM_S3_SECRET_ACCESS_KEY',
+      'GREENROOM_S3_PATH_STYLE',
+      'GREENROOM_S3_PREFIX',
     ]) {
       delete env[name];
     }
+    Object.assign(env, extraEnv);
     const child = spawn(bin, ['serve'], {
       env,
       cwd: dataDir,

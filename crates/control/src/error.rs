@@ -1,6 +1,7 @@
 use thiserror::Error;
 
-/// Errors of the control plane. Each names the stream or the operation it concerns.
+/// Errors of the control plane. Each names the stream, the recording or the operation it
+/// concerns.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ControlError {
@@ -20,6 +21,16 @@ pub enum ControlError {
     /// not `tcp`/`udp`.
     #[error("invalid source: {reason}")]
     InvalidSourceUrl { reason: String },
+    /// A stream's recording retention is outside 1..=3650 days.
+    #[error("invalid recording retention: {reason}")]
+    InvalidRetention { reason: String },
+    /// No recording has this id.
+    #[error("recording {id} not found")]
+    RecordingNotFound { id: String },
+    /// A recorder reported progress the store cannot keep: a negative count, or a rendition
+    /// name that is empty, too long or not made of `A-Z a-z 0-9 _ - .`.
+    #[error("invalid progress for recording {id}: {reason}")]
+    InvalidRecordingProgress { id: String, reason: String },
     /// The database URL names a backend greenroom does not support.
     #[error("unsupported database URL {url:?}: use sqlite://... or postgres://...")]
     UnsupportedDatabase { url: String },
@@ -38,6 +49,9 @@ pub enum ControlError {
     /// A stored row holds a value this version does not understand.
     #[error("stream {id} in the database is corrupt: {reason}")]
     Corrupt { id: String, reason: String },
+    /// A stored recording row holds a value this version does not understand.
+    #[error("recording {id} in the database is corrupt: {reason}")]
+    RecordingCorrupt { id: String, reason: String },
 }
 
 impl ControlError {

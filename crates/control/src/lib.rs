@@ -1,7 +1,8 @@
 //! greenroom-control: the control plane of greenroom.
 //!
-//! For now it owns the streams: a stream is one broadcast with a title and the key its
-//! publisher authenticates with. The [`Store`] persists them with sqlx's `Any` driver, so the
+//! It owns the streams and their recordings: a stream is one broadcast with a title and the key
+//! its publisher authenticates with; a [`Recording`] is one live session of a stream kept as an
+//! HLS replay (its files live in storage under [`Recording::storage_prefix`]). The [`Store`] persists them with sqlx's `Any` driver, so the
 //! same code runs on SQLite (the default, one file in the data directory, WAL journal) and on
 //! Postgres (`DATABASE_URL=postgres://...`). Migrations are embedded in the binary (one set per
 //! backend, `migrations/sqlite` and `migrations/postgres`) and run when the store opens.
@@ -14,15 +15,29 @@
 //!   stream is idle or live is not stored: the WebRTC engine knows it;
 //! - times are unix milliseconds (`BIGINT`), ids and keys `TEXT`, on both backends;
 //! - a stream's source (an RTSP URL the server pulls, and `tcp`/`udp`) is set at creation
-//!   and never changes; `source_url` and `source_transport` are both set or both `NULL`.
+//!   and never changes; `source_url` and `source_transport` are both set or both `NULL`;
+//! - booleans are `BIGINT` 0/1 on both backends;
+//! - a stream records each live session unless its `record` is off; its recording retention
+//!   is `NULL` (the server's default) or 1 to 3650 days, checked before anything is stored;
+//! - a recording id has the shape of a stream id and comes from the same generator; a
+//!   recording belongs to one existing stream, started while the stream had not ended;
+//! - a recording's status is `recording`, then `ready` or `failed`; both are final, and
+//!   finishing, failing or reporting progress for a final recording changes nothing;
+//! - a recording with an `expires_at_ms` may be deleted once that time has passed, whatever
+//!   its status; one without is kept until deleted;
+//! - `variants` is stored comma-separated, so a rendition name is 1 to 32 characters from
+//!   `A-Z a-z 0-9 _ - .`; durations, sizes and segment counts are never negative.
 
 mod error;
+mod recording;
 mod store;
 mod stream;
 
 pub use error::ControlError;
+pub use recording::{MAX_VARIANT_NAME_BYTES, Recording, RecordingStatus};
 pub use store::{Backend, Store};
 pub use stream::{
-    MAX_SOURCE_URL_BYTES, MAX_TITLE_CHARS, SourceTransport, Stream, StreamKey, StreamSource,
-    StreamStatus, is_stream_id, validate_title,
+    MAX_RECORDING_RETENTION_DAYS, MAX_SOURCE_URL_BYTES, MAX_TITLE_CHARS,
+    MIN_RECORDING_RETENTION_DAYS, NewStream, SourceTransport, Stream, StreamKey, StreamSource,
+    StreamStatus, is_stream_id, validate_recording_retention_days, validate_title,
 };

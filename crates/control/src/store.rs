@@ -1,4 +1,7 @@
-//! The streams store: a sqlx `Any` pool over SQLite or Postgres.
+//! The streams store: a sqlx `Any` pool over SQLite or Postgres. The recordings' queries are
+//! in [`recordings`].
+
+mod recordings;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,14 +10,16 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
-use crate::stream::{StreamKey, generate_stream_id, is_stream_id, validate_title};
-use crate::{ControlError, SourceTransport, Stream, StreamSource, StreamStatus};
+use crate::stream::{
+    StreamKey, generate_id, is_stream_id, validate_recording_retention_days, validate_title,
+};
+use crate::{ControlError, NewStream, SourceTransport, Stream, StreamSource, StreamStatus};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 const COLUMNS: &str = "id, title, stream_key, status, created_at_ms, ended_at_ms, source_url, \
-     source_transport, simulcast_ladder";
+     source_transport, simulcast_ladder, record, recording_retention_days";
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,28 +131,46 @@ impl Store {
     }
 
     /// Creates a stream with an optional RTSP source and, for RTMP/RTSP sources, the choice of
-    /// a three-layer simulcast ladder.
+    /// a three-layer simulcast ladder. It records its sessions with the default retention.
     pub async fn create_stream_with(
         &self,
         title: &str,
         source: Option<StreamSource>,
         simulcast_ladder: bool,
     ) -> Result<Stream, ControlError> {
-        let stream = Stream {
+        self.create_stream_from(NewStream {
+            title: title.to_owned(),
+            source,
             simulcast_ladder,
-            id: generate_stream_id(),
-            title: validate_title(title)?,
+            ..NewStream::default()
+        })
+        .await
+    }
+
+    /// Creates a stream with a fresh id and key. The title is validated and trimmed, the
+    /// recording retention checked with [`validate_recording_retention_days`].
+    pub async fn create_stream_from(&self, new: NewStream) -> Result<Stream, ControlError> {
+        let title = validate_title(&new.title)?;
+        if let Some(days) = new.recording_retention_days {
+            validate_recording_retention_days(days)?;
+        }
+        let stream = Stream {
+            id: generate_id(),
+            title,
             stream_key: StreamKey::generate(),
             status: StreamStatus::Created,
             created_at_ms: now_ms(),
             ended_at_ms: None,
-            source,
+            source: new.source,
+            simulcast_ladder: new.simulcast_ladder,
+            record: new.record,
+            recording_retention_days: new.recording_retention_days,
         };
         sqlx::query(
             "INSERT INTO streams \
              (id, title, stream_key, status, created_at_ms, source_url, source_transport, \
-              simulcast_ladder) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+              simulcast_ladder, record, recording_retention_days) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&stream.id)
         .bind(&stream.title)
@@ -162,6 +185,8 @@ impl Store {
                 .map(|source| source.transport.as_str()),
         )
         .bind(i64::from(stream.simulcast_ladder))
+        .bind(i64::from(stream.record))
+        .bind(stream.recording_retention_days.map(i64::from))
         .execute(&self.pool)
         .await
         .map_err(ControlError::database("creating a stream"))?;
@@ -230,6 +255,67 @@ impl Store {
         .map_err(ControlError::database("ending a stream"))?;
         let stream = self.get_stream(id).await?;
         tracing::info!(stream = %stream.id, "stream ended");
+        Ok(stream)
+    }
+
+    /// Changes whether a stream records its sessions and how long its recordings are kept,
+    /// with PATCH semantics: `None` leaves a setting as it is; `Some(None)` returns the
+    /// retention to the server's default. Recordings already made keep their expiry. Ended
+    /// streams may be changed too.
+    pub async fn update_stream_recording(
+        &self,
+        id: &str,
+        record: Option<bool>,
+        retention_days: Option<Option<u32>>,
+    ) -> Result<Stream, ControlError> {
+        if let Some(Some(days)) = retention_days {
+            validate_recording_retention_days(days)?;
+        }
+        if !is_stream_id(id) {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        let mut assignments = Vec::new();
+        if record.is_some() {
+            assignments.push(format!("record = ${}", assignments.len() + 1));
+        }
+        if retention_days.is_some() {
+            assignments.push(format!(
+                "recording_retention_days = ${}",
+                assignments.len() + 1
+            ));
+        }
+        if assignments.is_empty() {
+            return self.get_stream(id).await;
+        }
+        let sql = format!(
+            "UPDATE streams SET {} WHERE id = ${}",
+            assignments.join(", "),
+            assignments.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(record) = record {
+            query = query.bind(i64::from(record));
+        }
+        if let Some(days) = retention_days {
+            query = query.bind(days.map(i64::from));
+        }
+        let updated = query
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(ControlError::database(
+                "changing a stream's recording settings",
+            ))?;
+        if updated.rows_affected() == 0 {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        let stream = self.get_stream(id).await?;
+        tracing::info!(
+            stream = %stream.id,
+            record = stream.record,
+            retention_days = ?stream.recording_retention_days,
+            "stream recording settings changed"
+        );
         Ok(stream)
     }
 
@@ -328,8 +414,24 @@ fn stream_from_row(row: &AnyRow) -> Result<Stream, ControlError> {
         }
     };
     let simulcast_ladder: i64 = row.try_get("simulcast_ladder").map_err(decode)?;
+    let record: i64 = row.try_get("record").map_err(decode)?;
+    let retention_days: Option<i64> = row.try_get("recording_retention_days").map_err(decode)?;
+    let recording_retention_days = match retention_days {
+        None => None,
+        Some(days) => Some(
+            u32::try_from(days)
+                .ok()
+                .and_then(|days| validate_recording_retention_days(days).ok())
+                .ok_or_else(|| ControlError::Corrupt {
+                    id: id.clone(),
+                    reason: format!("recording retention of {days} days"),
+                })?,
+        ),
+    };
     Ok(Stream {
         simulcast_ladder: simulcast_ladder != 0,
+        record: record != 0,
+        recording_retention_days,
         title: row.try_get("title").map_err(decode)?,
         stream_key: StreamKey::from_db(row.try_get("stream_key").map_err(decode)?),
         status,

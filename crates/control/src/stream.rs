@@ -91,6 +91,59 @@ pub struct Stream {
     pub source: Option<StreamSource>,
     /// RTMP/RTSP sources are transcoded into a three-layer simulcast ladder (q, h, f).
     pub simulcast_ladder: bool,
+    /// Each live session is recorded as an HLS replay.
+    pub record: bool,
+    /// How long its recordings are kept, from 1 to [`MAX_RECORDING_RETENTION_DAYS`] days;
+    /// `None` = the server's default.
+    pub recording_retention_days: Option<u32>,
+}
+
+/// What a new stream is made of; [`Store::create_stream_from`](crate::Store::create_stream_from)
+/// checks it. The default records every session with the server's default retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStream {
+    /// Validated and trimmed with [`validate_title`].
+    pub title: String,
+    /// The RTSP source the server pulls, if any (checked with [`StreamSource::new`]).
+    pub source: Option<StreamSource>,
+    /// Transcode an RTMP/RTSP source into a three-layer simulcast ladder.
+    pub simulcast_ladder: bool,
+    /// Record each live session.
+    pub record: bool,
+    /// Checked with [`validate_recording_retention_days`]; `None` = the server's default.
+    pub recording_retention_days: Option<u32>,
+}
+
+impl Default for NewStream {
+    fn default() -> NewStream {
+        NewStream {
+            title: String::new(),
+            source: None,
+            simulcast_ladder: false,
+            record: true,
+            recording_retention_days: None,
+        }
+    }
+}
+
+/// Shortest recording retention a stream may set, in days.
+pub const MIN_RECORDING_RETENTION_DAYS: u32 = 1;
+/// Longest recording retention a stream may set, in days (about ten years).
+pub const MAX_RECORDING_RETENTION_DAYS: u32 = 3650;
+
+/// Checks a stream's recording retention: [`MIN_RECORDING_RETENTION_DAYS`] to
+/// [`MAX_RECORDING_RETENTION_DAYS`] days.
+pub fn validate_recording_retention_days(days: u32) -> Result<u32, ControlError> {
+    if (MIN_RECORDING_RETENTION_DAYS..=MAX_RECORDING_RETENTION_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(ControlError::InvalidRetention {
+            reason: format!(
+                "recording_retention_days must be from {MIN_RECORDING_RETENTION_DAYS} to \
+                 {MAX_RECORDING_RETENTION_DAYS}, not {days}"
+            ),
+        })
+    }
 }
 
 /// Longest source URL accepted, in bytes.
@@ -228,12 +281,13 @@ impl Stream {
 }
 
 /// Whether `id` has the shape of a stream id (so a lookup of anything else can answer "not
-/// found" without a query).
+/// found" without a query). Recording ids have the same shape.
 pub fn is_stream_id(id: &str) -> bool {
     id.len() == ID_LEN && id.bytes().all(|b| ID_ALPHABET.contains(&b))
 }
 
-pub(crate) fn generate_stream_id() -> String {
+/// A fresh stream or recording id: [`ID_LEN`] lowercase base32 characters.
+pub(crate) fn generate_id() -> String {
     random_string(ID_ALPHABET, ID_LEN)
 }
 
@@ -276,7 +330,7 @@ mod tests {
     #[test]
     fn generated_ids_have_the_documented_shape() {
         for _ in 0..100 {
-            let id = generate_stream_id();
+            let id = generate_id();
             assert!(is_stream_id(&id), "{id}");
         }
         assert!(!is_stream_id("ABCDEFGHIJKLMNOP"));
@@ -341,6 +395,22 @@ mod tests {
         let shown = format!("{source:?}");
         assert!(shown.contains("admin:***@cam/x"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn retention_is_one_day_to_ten_years() {
+        assert_eq!(validate_recording_retention_days(1).ok(), Some(1));
+        assert_eq!(validate_recording_retention_days(3650).ok(), Some(3650));
+        for bad in [0, 3651, u32::MAX] {
+            let err = validate_recording_retention_days(bad).err();
+            assert!(
+                matches!(err, Some(ControlError::InvalidRetention { .. })),
+                "{bad}"
+            );
+            let text = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(text.contains("1 to 3650"), "{text}");
+        }
+        assert!(NewStream::default().record);
     }
 
     #[test]

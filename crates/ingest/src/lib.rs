@@ -22,6 +22,7 @@
 mod authority;
 pub mod bridge;
 mod error;
+mod frame_taps;
 mod http_util;
 pub mod rtmp;
 pub mod rtmp_publish;
@@ -37,6 +38,7 @@ use greenroom_rtc::RtcEngine;
 
 pub use authority::{KeyedStream, StreamAuthority};
 pub use error::{IngestError, error_response};
+pub use frame_taps::{FrameTaps, SharedFrameTaps};
 
 /// Largest SDP offer, trickle fragment or JSON body accepted (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

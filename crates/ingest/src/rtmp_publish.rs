@@ -15,21 +15,38 @@ use tokio::sync::watch;
 
 use crate::bridge::{BridgeOptions, FlvBridge};
 use crate::rtmp::listener::{MediaSink, PublishHandler};
-use crate::{IngestError, StreamAuthority};
+use crate::{IngestError, SharedFrameTaps, StreamAuthority};
 
 /// The RTMP application publishers use.
 pub const RTMP_APP: &str = "live";
 
 /// Accepts RTMP publishes for the streams the authority knows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RtmpPublishing<A> {
     engine: RtcEngine,
     authority: A,
+    frames: Option<SharedFrameTaps>,
+}
+
+impl<A> std::fmt::Debug for RtmpPublishing<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtmpPublishing").finish_non_exhaustive()
+    }
 }
 
 impl<A: StreamAuthority> RtmpPublishing<A> {
     pub fn new(engine: RtcEngine, authority: A) -> Self {
-        RtmpPublishing { engine, authority }
+        RtmpPublishing {
+            engine,
+            authority,
+            frames: None,
+        }
+    }
+
+    /// Also hands every accepted publish's frames to `frames` (HLS, recording).
+    pub fn with_frame_taps(mut self, frames: SharedFrameTaps) -> Self {
+        self.frames = Some(frames);
+        self
     }
 }
 
@@ -76,6 +93,10 @@ impl<A: StreamAuthority> PublishHandler for RtmpPublishing<A> {
                 publisher,
                 BridgeOptions {
                     simulcast_ladder: keyed.simulcast_ladder,
+                    frames: this
+                        .frames
+                        .as_ref()
+                        .and_then(|taps| taps.open(&stream, SourceProtocol::Rtmp)),
                 },
             );
             Ok(Box::new(RtmpSink { bridge, closed }) as Box<dyn MediaSink>)

@@ -15,9 +15,11 @@ pub mod aac;
 mod codec;
 mod error;
 pub mod flv;
+pub mod frame;
 pub mod h264;
 pub mod rtp;
 pub mod vp8;
 
 pub use codec::Codec;
+pub use frame::{FrameSink, SourceFrame};
 pub use error::MediaError;

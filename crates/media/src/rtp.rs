@@ -4,10 +4,12 @@
 //! Only payloads are produced here: RTP headers, sequence numbers, timestamps and SSRCs are
 //! the caller's, since they depend on the session that sends them.
 
+mod frame_assembler;
 mod h264_depacketizer;
 mod h264_packetizer;
 mod opus_packetizer;
 
+pub use frame_assembler::RtpFrameAssembler;
 pub use h264_depacketizer::H264Depacketizer;
 pub use h264_packetizer::H264Packetizer;
 pub use opus_packetizer::OpusPacketizer;

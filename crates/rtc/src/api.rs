@@ -209,6 +209,12 @@ impl RtcEngine {
         self.inner.publish_local(stream)
     }
 
+    /// Subscribes in-process to everything `stream`'s publisher sends (every layer, as sent);
+    /// works before the stream is live and across publisher restarts.
+    pub fn tap(&self, stream: &str) -> crate::StreamTap {
+        crate::StreamTap::new(self.inner.clone(), self.inner.route(stream))
+    }
+
     /// Accepts a viewer's recvonly SDP offer for `stream` (WHEP). The stream need not be live.
     pub async fn subscribe(
         &self,

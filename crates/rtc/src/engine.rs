@@ -35,6 +35,8 @@ pub(crate) struct StreamRoute {
     pub subscriber_workers: AtomicU64,
     /// Bumped for each new publisher session; forwarders reset when it changes.
     pub epoch: AtomicU64,
+    /// In-process subscribers (HLS, recording).
+    pub taps: crate::tap::Taps,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,7 @@ impl Directory {
             publisher_worker: AtomicUsize::new(NO_WORKER),
             subscriber_workers: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            taps: crate::tap::Taps::default(),
         });
         inner.routes.insert(key, route.clone());
         route
@@ -312,6 +315,10 @@ impl Shared {
         }))
     }
 
+    pub(crate) fn route(&self, stream: &str) -> Arc<StreamRoute> {
+        self.directory.route(stream)
+    }
+
     pub(crate) fn udp_ports(&self) -> Vec<u16> {
         self.ports.clone()
     }
@@ -373,6 +380,22 @@ impl Shared {
             self.directory.remove_session(&session);
         }
         result
+    }
+
+    /// Routes a keyframe request for `layer` to the stream's publisher, wherever it is.
+    pub(crate) fn request_keyframe(&self, route: &StreamRoute, layer: Layer) {
+        let worker = route.publisher_worker.load(Ordering::Acquire);
+        if worker == NO_WORKER {
+            return;
+        }
+        if worker == LOCAL_PUBLISHER {
+            self.directory.local_keyframe_request(&route.stream, layer);
+        } else if let Some(handle) = self.workers.get(worker) {
+            let _ = handle.control.try_send(Command::KeyframeRequest {
+                stream: route.stream.clone(),
+                layer,
+            });
+        }
     }
 
     pub(crate) fn publish_local(&self, stream: &str) -> Result<crate::LocalPublisher, RtcError> {

@@ -24,6 +24,7 @@ mod publisher;
 mod sdpfrag;
 mod stun;
 mod subscriber;
+mod tap;
 mod worker;
 
 pub use api::{
@@ -34,6 +35,7 @@ pub use api::{
 pub use error::RtcError;
 pub use local::{LocalPublisher, LocalRtp};
 pub use metrics::MetricsSnapshot;
+pub use tap::{StreamTap, TappedPacket};
 pub mod client;
 pub use greenroom_media::Codec;
 pub use greenroom_sfu::{Layer, TrackKind};

@@ -131,6 +131,7 @@ impl LocalPublisher {
                 stream: self.route.stream.to_string(),
             });
         }
+        self.route.taps.offer(&media);
         let mask = self.route.subscriber_workers.load(Ordering::Acquire);
         if mask != 0 {
             let media = Arc::new(media);

@@ -29,6 +29,10 @@ pub struct AppState {
     pub rtmp_base: Option<Arc<str>>,
     /// The RTSP pulls of streams with a source.
     pub sources: Sources,
+    /// Live HLS of every stream (`None` when HLS is off).
+    pub hls: Option<crate::hls::HlsHub>,
+    /// Recordings and replays (`None` when HLS is off).
+    pub recordings: Option<crate::recording::Recordings>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -50,7 +54,21 @@ impl AppState {
             admin_token: Arc::from(admin_token),
             rtmp_base: None,
             sources,
+            hls: None,
+            recordings: None,
         }
+    }
+
+    /// Turns on HLS and recordings.
+    pub fn with_hls(
+        mut self,
+        hls: crate::hls::HlsHub,
+        recordings: crate::recording::Recordings,
+    ) -> AppState {
+        self.sources = Sources::with_frame_taps(self.engine.clone(), std::sync::Arc::new(hls.clone()));
+        self.hls = Some(hls);
+        self.recordings = Some(recordings);
+        self
     }
 
     /// Announces RTMP ingest on `port` (same host as the public URL) in stream answers.
@@ -82,6 +100,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(state.clone()))
         .merge(pages::router())
+        .merge(crate::hls_http::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(crate::openapi::document))

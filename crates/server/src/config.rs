@@ -102,6 +102,87 @@ pub struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax) [default: info].
     #[arg(long, env = "GREENROOM_LOG")]
     pub log: Option<String>,
+    /// HLS (and recordings) for every live stream: true or false [default: true].
+    #[arg(long, env = "GREENROOM_HLS")]
+    pub hls: Option<bool>,
+    /// The HLS ladder: heights with optional bitrates, e.g. `1080:5M,720:2800k,480,360`
+    /// [default: 1080:5M,720:2800k,480:1400k,360:800k].
+    #[arg(long, env = "GREENROOM_HLS_LADDER")]
+    pub hls_ladder: Option<String>,
+    /// x264 preset of the HLS renditions [default: superfast].
+    #[arg(long, env = "GREENROOM_HLS_PRESET")]
+    pub hls_preset: Option<String>,
+    /// HLS segment target duration in milliseconds, 1000..=10000 [default: 2000].
+    #[arg(long, env = "GREENROOM_HLS_SEGMENT_MS")]
+    pub hls_segment_ms: Option<u32>,
+    /// LL-HLS part target duration in milliseconds, 100..=2000 and under the segment
+    /// duration [default: 500].
+    #[arg(long, env = "GREENROOM_HLS_PART_MS")]
+    pub hls_part_ms: Option<u32>,
+    /// Local object storage for recordings [default: DATA_DIR/media]; unused with S3.
+    #[arg(long, env = "GREENROOM_STORAGE_DIR")]
+    pub storage_dir: Option<PathBuf>,
+    /// S3 bucket for recordings (turns S3 storage on).
+    #[arg(long, env = "GREENROOM_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 region [default: us-east-1].
+    #[arg(long, env = "GREENROOM_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// S3-compatible endpoint URL (MinIO, R2, ...) [default: AWS].
+    #[arg(long, env = "GREENROOM_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "GREENROOM_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    #[arg(long, env = "GREENROOM_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), as MinIO wants: true or false.
+    #[arg(long, env = "GREENROOM_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+    /// Key prefix inside the bucket.
+    #[arg(long, env = "GREENROOM_S3_PREFIX")]
+    pub s3_prefix: Option<String>,
+    /// Days a replay is kept after its session ends, unless its stream says otherwise
+    /// [default: 7].
+    #[arg(long, env = "GREENROOM_RECORDING_RETENTION_DAYS")]
+    pub recording_retention_days: Option<u32>,
+    /// How often expired replays are looked for, in seconds [default: 3600].
+    #[arg(long, env = "GREENROOM_RETENTION_INTERVAL_SECS")]
+    pub retention_interval_secs: Option<u64>,
+}
+
+/// `[storage]` in the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageFile {
+    pub dir: Option<PathBuf>,
+    pub s3: Option<S3File>,
+}
+
+/// `[storage.s3]` in the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3File {
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub path_style: Option<bool>,
+    pub prefix: Option<String>,
+}
+
+/// S3 storage settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    pub access_key_id: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    pub secret_access_key: Option<String>,
+    pub path_style: bool,
+    pub prefix: String,
 }
 
 /// The configuration file: the same settings, snake_case keys, all optional.
@@ -122,7 +203,18 @@ pub struct FileConfig {
     pub ice_username: Option<String>,
     pub ice_credential: Option<String>,
     pub log: Option<String>,
+    pub hls: Option<bool>,
+    pub hls_ladder: Option<String>,
+    pub hls_preset: Option<String>,
+    pub hls_segment_ms: Option<u32>,
+    pub hls_part_ms: Option<u32>,
+    pub storage: Option<StorageFile>,
+    pub recording_retention_days: Option<u32>,
+    pub retention_interval_secs: Option<u64>,
 }
+
+pub const DEFAULT_HLS_LADDER: &str = "1080:5M,720:2800k,480:1400k,360:800k";
+pub const DEFAULT_HLS_PRESET: &str = "superfast";
 
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
 pub const DEFAULT_DATA_DIR: &str = "./greenroom-data";
@@ -157,6 +249,17 @@ pub struct Config {
     #[serde(serialize_with = "redacted")]
     pub ice_credential: Option<String>,
     pub log: String,
+    pub hls: bool,
+    pub hls_ladder: String,
+    pub hls_preset: String,
+    pub hls_segment_ms: u32,
+    pub hls_part_ms: u32,
+    /// `None`: `data_dir/media`.
+    pub storage_dir: Option<PathBuf>,
+    /// `Some`: recordings go to S3.
+    pub s3: Option<S3Settings>,
+    pub recording_retention_days: u32,
+    pub retention_interval_secs: u64,
 }
 
 fn redacted<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -248,6 +351,43 @@ impl Config {
                 .log
                 .or(file.log)
                 .unwrap_or_else(|| DEFAULT_LOG.to_owned()),
+            hls: args.hls.or(file.hls).unwrap_or(true),
+            hls_ladder: args
+                .hls_ladder
+                .or(file.hls_ladder)
+                .unwrap_or_else(|| DEFAULT_HLS_LADDER.to_owned()),
+            hls_preset: args
+                .hls_preset
+                .or(file.hls_preset)
+                .unwrap_or_else(|| DEFAULT_HLS_PRESET.to_owned()),
+            hls_segment_ms: args.hls_segment_ms.or(file.hls_segment_ms).unwrap_or(2000),
+            hls_part_ms: args.hls_part_ms.or(file.hls_part_ms).unwrap_or(500),
+            storage_dir: args
+                .storage_dir
+                .or(file.storage.as_ref().and_then(|s| s.dir.clone())),
+            s3: {
+                let f = file.storage.and_then(|s| s.s3).unwrap_or_default();
+                args.s3_bucket.or(f.bucket).map(|bucket| S3Settings {
+                    bucket,
+                    region: args
+                        .s3_region
+                        .or(f.region)
+                        .unwrap_or_else(|| "us-east-1".to_owned()),
+                    endpoint: args.s3_endpoint.or(f.endpoint),
+                    access_key_id: args.s3_access_key_id.or(f.access_key_id),
+                    secret_access_key: args.s3_secret_access_key.or(f.secret_access_key),
+                    path_style: args.s3_path_style.or(f.path_style).unwrap_or(false),
+                    prefix: args.s3_prefix.or(f.prefix).unwrap_or_default(),
+                })
+            },
+            recording_retention_days: args
+                .recording_retention_days
+                .or(file.recording_retention_days)
+                .unwrap_or(7),
+            retention_interval_secs: args
+                .retention_interval_secs
+                .or(file.retention_interval_secs)
+                .unwrap_or(3600),
         };
         config.validated()
     }
@@ -336,7 +476,68 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|err| invalid("log", format!("{:?}: {err}", self.log)))?;
+        greenroom_hls::Rendition::parse_ladder(&self.hls_ladder)
+            .map_err(|reason| invalid("hls_ladder", reason))?;
+        if !greenroom_hls::transcode::PRESETS.contains(&self.hls_preset.as_str()) {
+            return Err(invalid(
+                "hls_preset",
+                format!("{:?} is not an x264 preset", self.hls_preset),
+            ));
+        }
+        if !(1000..=10_000).contains(&self.hls_segment_ms) {
+            return Err(invalid("hls_segment_ms", "must be 1000..=10000"));
+        }
+        if !(100..=2000).contains(&self.hls_part_ms) || self.hls_part_ms >= self.hls_segment_ms {
+            return Err(invalid(
+                "hls_part_ms",
+                "must be 100..=2000 and below the segment duration",
+            ));
+        }
+        if !(1..=3650).contains(&self.recording_retention_days) {
+            return Err(invalid("recording_retention_days", "must be 1..=3650"));
+        }
+        if !(1..=86_400).contains(&self.retention_interval_secs) {
+            return Err(invalid("retention_interval_secs", "must be 1..=86400"));
+        }
+        if let Some(s3) = &self.s3 {
+            if s3.bucket.trim().is_empty() {
+                return Err(invalid("s3_bucket", "must not be empty"));
+            }
+            if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+                return Err(invalid(
+                    "s3_access_key_id",
+                    "set both the access key id and the secret access key, or neither",
+                ));
+            }
+            if let Some(endpoint) = &s3.endpoint
+                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            {
+                return Err(invalid("s3_endpoint", "must be an http:// or https:// URL"));
+            }
+        }
         Ok(self)
+    }
+
+    /// The HLS options these settings make.
+    pub fn hls_options(&self) -> greenroom_hls::HlsOptions {
+        greenroom_hls::HlsOptions {
+            ladder: greenroom_hls::Rendition::parse_ladder(&self.hls_ladder)
+                .unwrap_or_else(|_| greenroom_hls::Rendition::default_ladder()),
+            segment_target: std::time::Duration::from_millis(u64::from(self.hls_segment_ms)),
+            part_target: std::time::Duration::from_millis(u64::from(self.hls_part_ms)),
+            encoder: greenroom_hls::transcode::EncoderOptions {
+                preset: self.hls_preset.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Where recordings are stored.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.storage_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("media"))
     }
 
     /// The database to open: the configured URL, or SQLite in the data directory.

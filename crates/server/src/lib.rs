@@ -20,8 +20,11 @@ pub mod api;
 pub mod app;
 pub mod authority;
 pub mod config;
+pub mod hls;
+pub mod hls_http;
 pub mod openapi;
 pub mod pages;
+pub mod recording;
 pub mod serve;
 pub mod sources;
 

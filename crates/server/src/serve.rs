@@ -45,6 +45,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
     let public_url = config.public_url_for(bound);
     let mut state = AppState::new(store.clone(), engine.clone(), &public_url, &admin.token);
+    let hls = if config.hls {
+        let recordings = open_recordings(&config, &store).await?;
+        recordings.recover().await;
+        recordings.spawn_retention(std::time::Duration::from_secs(
+            config.retention_interval_secs,
+        ));
+        let hub = crate::hls::HlsHub::new(config.hls_options(), Some(recordings.clone()));
+        hub.follow(engine.clone());
+        state = state.with_hls(hub.clone(), recordings);
+        Some(hub)
+    } else {
+        None
+    };
 
     // One signal stops both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -65,10 +78,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .context("cannot read the RTMP listening address")?;
             state = state.with_rtmp_port(rtmp_bound.port());
             tracing::info!(%rtmp_bound, "RTMP ingest listening");
-            let handler = greenroom_ingest::rtmp_publish::RtmpPublishing::new(
+            let mut handler = greenroom_ingest::rtmp_publish::RtmpPublishing::new(
                 engine.clone(),
                 ControlAuthority::new(store.clone()),
             );
+            if let Some(hub) = &hls {
+                handler = handler.with_frame_taps(std::sync::Arc::new(hub.clone()));
+            }
             Some(tokio::spawn(greenroom_ingest::rtmp::listener::serve(
                 rtmp_listener,
                 handler,
@@ -98,6 +114,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
 
+    let state_recordings = state.recordings.clone();
     let served = axum::serve(listener, app::router(state))
         .with_graceful_shutdown(stopped(stop_rx))
         .await
@@ -108,8 +125,54 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = rtmp.await;
     }
     engine.shutdown().await;
+    if let Some(hub) = &hls {
+        hub.shutdown().await;
+    }
+    if let Some(recordings) = &state_recordings {
+        recordings.wait_idle(std::time::Duration::from_secs(10)).await;
+        if !recordings.spool.flush(std::time::Duration::from_secs(10)).await {
+            let pending = recordings.spool.pending();
+            tracing::warn!(
+                entries = pending.entries,
+                "recording uploads still pending; they resume at the next start"
+            );
+        }
+    }
     store.close().await;
     served
+}
+
+/// The object store and upload spool for recordings (local directory or S3).
+async fn open_recordings(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<crate::recording::Recordings> {
+    use greenroom_storage::{ObjectStore, S3Config, Spool};
+    let storage = match &config.s3 {
+        Some(s3) => {
+            let mut s3config = S3Config::new(s3.bucket.clone());
+            s3config.region = s3.region.clone();
+            s3config.endpoint = s3.endpoint.clone();
+            s3config.access_key_id = s3.access_key_id.clone();
+            s3config.secret_access_key = s3.secret_access_key.clone();
+            s3config.path_style = s3.path_style;
+            s3config.prefix = s3.prefix.clone();
+            ObjectStore::s3(s3config).context("invalid S3 settings")?
+        }
+        None => ObjectStore::local(config.storage_dir())
+            .context("cannot open the local media directory")?,
+    };
+    tracing::info!(storage = %storage.describe(), "recording storage");
+    let spool = Spool::open(config.data_dir.join("spool"), storage.clone())
+        .await
+        .context("cannot open the upload spool")?;
+    Ok(crate::recording::Recordings {
+        store: store.clone(),
+        storage,
+        spool,
+        default_retention_days: config.recording_retention_days,
+        active: Default::default(),
+    })
 }
 
 /// The newest stream that has not ended; one is created when there is none.

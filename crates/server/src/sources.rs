@@ -33,6 +33,7 @@ struct Pull {
 pub struct Sources {
     engine: RtcEngine,
     pulls: Arc<Mutex<HashMap<String, Pull>>>,
+    frames: Option<greenroom_ingest::SharedFrameTaps>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -48,6 +49,15 @@ impl Sources {
         Sources {
             engine,
             pulls: Arc::new(Mutex::new(HashMap::new())),
+            frames: None,
+        }
+    }
+
+    /// Pulls whose frames also go to `frames` (HLS, recording).
+    pub fn with_frame_taps(engine: RtcEngine, frames: greenroom_ingest::SharedFrameTaps) -> Sources {
+        Sources {
+            frames: Some(frames),
+            ..Sources::new(engine)
         }
     }
 
@@ -81,6 +91,7 @@ impl Sources {
             tx,
             PullerOptions {
                 simulcast_ladder: stream.simulcast_ladder,
+                frames: self.frames.clone(),
                 ..PullerOptions::default()
             },
         );

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const SETTINGS_ENV: [&str; 17] = [
+const SETTINGS_ENV: [&str; 32] = [
     "GREENROOM_CONFIG",
     "GREENROOM_HTTP_ADDR",
     "GREENROOM_PUBLIC_URL",
@@ -23,6 +23,21 @@ const SETTINGS_ENV: [&str; 17] = [
     "GREENROOM_ICE_CREDENTIAL",
     "GREENROOM_LOG",
     "RUST_LOG",
+    "GREENROOM_HLS",
+    "GREENROOM_HLS_LADDER",
+    "GREENROOM_HLS_PRESET",
+    "GREENROOM_HLS_SEGMENT_MS",
+    "GREENROOM_HLS_PART_MS",
+    "GREENROOM_STORAGE_DIR",
+    "GREENROOM_S3_BUCKET",
+    "GREENROOM_S3_REGION",
+    "GREENROOM_S3_ENDPOINT",
+    "GREENROOM_S3_ACCESS_KEY_ID",
+    "GREENROOM_S3_SECRET_ACCESS_KEY",
+    "GREENROOM_S3_PATH_STYLE",
+    "GREENROOM_S3_PREFIX",
+    "GREENROOM_RECORDING_RETENTION_DAYS",
+    "GREENROOM_RETENTION_INTERVAL_SECS",
 ];
 
 /// Runs `greenroom check-config` with a clean settings environment plus `env`.
@@ -151,4 +166,39 @@ fn an_invalid_setting_exits_2_with_a_clear_message() {
 
     let output = check_config(&[], &["--config", "/nonexistent/greenroom.toml"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn hls_and_storage_settings_resolve_and_are_checked() {
+    let config = effective(
+        &[
+            ("GREENROOM_HLS_LADDER", "720:2500k,360"),
+            ("GREENROOM_S3_BUCKET", "replays"),
+            ("GREENROOM_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("GREENROOM_S3_ACCESS_KEY_ID", "key"),
+            ("GREENROOM_S3_SECRET_ACCESS_KEY", "secret"),
+            ("GREENROOM_S3_PATH_STYLE", "true"),
+        ],
+        &["--recording-retention-days", "30"],
+    );
+    assert_eq!(config["hls"], true);
+    assert_eq!(config["hls_ladder"], "720:2500k,360");
+    assert_eq!(config["recording_retention_days"], 30);
+    assert_eq!(config["s3"]["bucket"], "replays");
+    assert_eq!(config["s3"]["path_style"], true);
+    assert_eq!(config["s3"]["secret_access_key"], "<set>");
+    for (name, value) in [
+        ("GREENROOM_HLS_LADDER", "721"),
+        ("GREENROOM_HLS_PRESET", "warp"),
+        ("GREENROOM_HLS_PART_MS", "2500"),
+        ("GREENROOM_RECORDING_RETENTION_DAYS", "0"),
+        ("GREENROOM_S3_ENDPOINT", "ftp://x"),
+    ] {
+        let mut env = vec![(name, value)];
+        if name == "GREENROOM_S3_ENDPOINT" {
+            env.push(("GREENROOM_S3_BUCKET", "b"));
+        }
+        let output = check_config(&env, &[]);
+        assert_eq!(output.status.code(), Some(2), "{name}={value} was accepted");
+    }
 }

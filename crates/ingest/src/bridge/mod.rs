@@ -14,6 +14,10 @@
 //! time going back), the AAC `AudioSpecificConfig` ([`FlvBridge::aac_config`]) and raw AAC
 //! frames ([`FlvBridge::aac_raw`]).
 //!
+//! Outputs that need whole frames (HLS, recording) get the source's frames as they came, before
+//! any of the above: H.264 in Annex B (with its B-frames and parameter sets before every
+//! keyframe) and AAC, through the [`BridgeOptions::frames`] sink.
+//!
 //! The thread is fed through a bounded queue: when it falls behind (a transcoder slower than
 //! real time), tags are dropped and counted rather than buffered without bound.
 
@@ -24,6 +28,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use greenroom_media::flv::{FlvAudio, FlvVideo};
+use greenroom_media::{FrameSink, SourceFrame};
 use greenroom_media::h264::AvcDecoderConfig;
 use greenroom_rtc::{
     Codec, Layer, LocalPublisher, LocalRtp, MediaHandling, SourceInfo, SourceProtocol, TrackKind,
@@ -36,10 +41,21 @@ use video::{Frame, FrameData, Video};
 const QUEUE: usize = 512;
 
 /// What a publish asks of the bridge.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Default)]
 pub struct BridgeOptions {
     /// Transcode the video into a three-layer simulcast ladder (q, h, f).
     pub simulcast_ladder: bool,
+    /// Where the source's frames go as they arrive (HLS, recording), if anywhere.
+    pub frames: Option<Box<dyn FrameSink>>,
+}
+
+impl std::fmt::Debug for BridgeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeOptions")
+            .field("simulcast_ladder", &self.simulcast_ladder)
+            .field("frames", &self.frames.is_some())
+            .finish()
+    }
 }
 
 /// One FLV tag body with its RTMP timestamp.
@@ -198,6 +214,10 @@ struct Pipeline {
     /// RTMP: a composition time offset has been seen (B-frames).
     b_frames: bool,
     audio: AudioState,
+    /// The source's frames, for HLS and recording.
+    frames: Option<Box<dyn FrameSink>>,
+    /// The H.264 configuration in force (RTMP): NAL length size and parameter sets.
+    avc_config: Option<AvcDecoderConfig>,
 }
 
 impl Pipeline {
@@ -215,6 +235,8 @@ impl Pipeline {
         };
         publisher.set_source(source.clone());
         Pipeline {
+            frames: options.frames,
+            avc_config: None,
             video: Video::new(&stream, options.simulcast_ladder),
             stream,
             publisher,
@@ -288,6 +310,7 @@ impl Pipeline {
             FlvVideo::AvcSequenceHeader { record } => match AvcDecoderConfig::parse(record) {
                 Ok(config) => {
                     tracing::info!(stream = %self.stream, resolution = ?config.resolution(), "H.264 configuration");
+                    self.avc_config = Some(config.clone());
                     self.video.set_config(config);
                 }
                 Err(error) => {
@@ -302,6 +325,7 @@ impl Pipeline {
                 // Any composition time offset means frames are reordered: B-frames.
                 self.b_frames |= composition_time_ms != 0;
                 let pts_ms = i64::from(timestamp_ms) + i64::from(composition_time_ms);
+                self.send_avcc_frame(avcc, keyframe, i64::from(timestamp_ms) * 90, pts_ms * 90);
                 self.handle_frame(Frame {
                     data: FrameData::Avcc(avcc),
                     keyframe,
@@ -325,12 +349,47 @@ impl Pipeline {
         self.last_annexb_pts_90k = Some(pts_90k);
         let keyframe = greenroom_media::h264::annexb_to_nals(access_unit)
             .any(|nal| nal.first().is_some_and(|b| b & 0x1f == 5));
+        if let Some(frames) = self.frames.as_mut() {
+            // RTSP carries presentation times only: decode order is arrival order.
+            frames.push(SourceFrame::H264 {
+                data: Bytes::copy_from_slice(access_unit),
+                pts_90k,
+                dts_90k: pts_90k,
+                keyframe,
+            });
+        }
         self.handle_frame(Frame {
             data: FrameData::AnnexB(access_unit),
             keyframe,
             pts_90k,
             b_frames: self.b_frames,
             received,
+        });
+    }
+
+    /// Hands an RTMP frame to the frame sink in Annex B, parameter sets before keyframes.
+    fn send_avcc_frame(&mut self, avcc: &[u8], keyframe: bool, dts_90k: i64, pts_90k: i64) {
+        let (Some(frames), Some(config)) = (self.frames.as_mut(), self.avc_config.as_ref()) else {
+            return;
+        };
+        let Ok(body) =
+            greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
+        else {
+            return;
+        };
+        let mut data = Vec::with_capacity(body.len() + 64);
+        if keyframe {
+            for set in config.sps.iter().chain(&config.pps) {
+                data.extend_from_slice(&[0, 0, 0, 1]);
+                data.extend_from_slice(set);
+            }
+        }
+        data.extend_from_slice(&body);
+        frames.push(SourceFrame::H264 {
+            data: Bytes::from(data),
+            pts_90k,
+            dts_90k,
+            keyframe,
         });
     }
 
@@ -364,6 +423,9 @@ impl Pipeline {
 
     /// (Re)starts AAC to Opus for an `AudioSpecificConfig`.
     fn handle_aac_config(&mut self, config: Bytes) {
+        if let Some(frames) = self.frames.as_mut() {
+            frames.push(SourceFrame::AacConfig { asc: config.clone() });
+        }
         if self.audio.failed {
             return;
         }
@@ -380,6 +442,12 @@ impl Pipeline {
     }
 
     fn handle_aac_raw(&mut self, pts_ms: i64, data: &[u8]) {
+        if let Some(frames) = self.frames.as_mut() {
+            frames.push(SourceFrame::Aac {
+                data: Bytes::copy_from_slice(data),
+                pts_90k: pts_ms * 90,
+            });
+        }
         let Some(transcoder) = self.audio.transcoder.as_mut() else {
             return;
         };

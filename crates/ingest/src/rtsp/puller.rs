@@ -25,7 +25,7 @@ const FRAME_FORMAT: FrameFormat = FrameFormat {
 };
 
 /// Timing of a puller; [`Default`] is what the server uses.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PullerOptions {
     /// First reconnect delay (1 s); doubles after each failure.
     pub min_backoff: Duration,
@@ -39,6 +39,19 @@ pub struct PullerOptions {
     pub stall_timeout: Duration,
     /// Transcode the video into a three-layer simulcast ladder.
     pub simulcast_ladder: bool,
+    /// Where each session's frames go besides WebRTC (HLS, recording).
+    pub frames: Option<crate::SharedFrameTaps>,
+}
+
+impl std::fmt::Debug for PullerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullerOptions")
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("simulcast_ladder", &self.simulcast_ladder)
+            .field("frames", &self.frames.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PullerOptions {
@@ -50,6 +63,7 @@ impl Default for PullerOptions {
             connect_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(10),
             simulcast_ladder: false,
+            frames: None,
         }
     }
 }
@@ -246,6 +260,11 @@ impl Puller {
             publisher,
             BridgeOptions {
                 simulcast_ladder: self.options.simulcast_ladder,
+                frames: self
+                    .options
+                    .frames
+                    .as_ref()
+                    .and_then(|taps| taps.open(&self.stream, SourceProtocol::Rtsp)),
             },
         );
         let since = Instant::now();

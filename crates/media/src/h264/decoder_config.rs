@@ -89,6 +89,75 @@ impl AvcDecoderConfig {
         })
     }
 
+    /// A record for in-band parameter sets (4-byte NAL lengths), profile and level from the
+    /// first SPS. Fails when there is no SPS or PPS, or one is too short or too long for the
+    /// record's 16-bit lengths.
+    pub fn from_parameter_sets(sps: &[Bytes], pps: &[Bytes]) -> Result<AvcDecoderConfig, MediaError> {
+        let first = sps.first().ok_or(MediaError::Truncated {
+            what: "SPS for an AVC decoder configuration",
+            needed: 1,
+            len: 0,
+        })?;
+        if pps.is_empty() {
+            return Err(MediaError::Truncated {
+                what: "PPS for an AVC decoder configuration",
+                needed: 1,
+                len: 0,
+            });
+        }
+        let Some(&[_, profile_indication, profile_compatibility, level]) = first.get(..4) else {
+            return Err(MediaError::Truncated {
+                what: "SPS",
+                needed: 4,
+                len: first.len(),
+            });
+        };
+        for set in sps.iter().chain(pps) {
+            if set.len() > usize::from(u16::MAX) {
+                return Err(MediaError::Invalid {
+                    what: "parameter set length",
+                    value: u32::try_from(set.len()).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        if sps.len() > 31 || pps.len() > 255 {
+            return Err(MediaError::Invalid {
+                what: "parameter set count",
+                value: u32::try_from(sps.len() + pps.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(AvcDecoderConfig {
+            profile_indication,
+            profile_compatibility,
+            level,
+            length_size: 4,
+            sps: sps.to_vec(),
+            pps: pps.to_vec(),
+        })
+    }
+
+    /// The record's bytes (an `avcC` box payload), without the high-profile extension.
+    pub fn to_record(&self) -> Vec<u8> {
+        let mut out = vec![
+            1,
+            self.profile_indication,
+            self.profile_compatibility,
+            self.level,
+            0xfc | (self.length_size.saturating_sub(1) & 0x03),
+            0xe0 | (self.sps.len().min(31) as u8),
+        ];
+        for set in self.sps.iter().take(31) {
+            out.extend_from_slice(&(set.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+            out.extend_from_slice(&set[..set.len().min(usize::from(u16::MAX))]);
+        }
+        out.push(self.pps.len().min(255) as u8);
+        for set in self.pps.iter().take(255) {
+            out.extend_from_slice(&(set.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+            out.extend_from_slice(&set[..set.len().min(usize::from(u16::MAX))]);
+        }
+        out
+    }
+
     /// The displayed width and height announced by the first SPS, if it parses.
     pub fn resolution(&self) -> Option<(u32, u32)> {
         self.sps.first().and_then(|sps| sps_resolution(sps))
@@ -131,6 +200,20 @@ fn parameter_sets<'a>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_record_built_from_parameter_sets_parses_back() {
+        let sps = [Bytes::from_static(&SPS_720P)];
+        let pps = [Bytes::from_static(&PPS)];
+        let config = AvcDecoderConfig::from_parameter_sets(&sps, &pps).expect("config");
+        assert_eq!(config.profile_indication, 0x42);
+        assert_eq!(config.level, 0x1f);
+        let parsed = AvcDecoderConfig::parse(&config.to_record()).expect("parse");
+        assert_eq!(parsed, config);
+        assert_eq!(parsed.resolution(), Some((1280, 720)));
+        assert!(AvcDecoderConfig::from_parameter_sets(&sps, &[]).is_err());
+        assert!(AvcDecoderConfig::from_parameter_sets(&[], &pps).is_err());
+    }
 
     const SPS_720P: [u8; 10] = [0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40];
     const PPS: [u8; 4] = [0x68, 0xce, 0x38, 0x80];

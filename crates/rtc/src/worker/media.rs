@@ -31,6 +31,7 @@ impl State {
         };
         Counters::add(&self.counters.rtp_in_packets, 1);
         Counters::add(&self.counters.rtp_in_bytes, media.payload.len() as u64);
+        peer.route.taps.offer(&media);
         let media = Arc::new(media);
         let mask = peer.route.subscriber_workers.load(Ordering::Acquire);
         for (worker, tx) in self.medias.iter().enumerate() {

@@ -29,6 +29,18 @@ pub enum ApiError {
     InvalidTitle { reason: String },
     #[error("{reason}")]
     InvalidSourceUrl { reason: String },
+    #[error("{what}")]
+    HlsNotFound { what: String },
+    #[error("the HLS stream is not ready yet; retry shortly")]
+    HlsNotReady,
+    #[error("invalid blocking playlist request: {reason}")]
+    InvalidBlockingRequest { reason: String },
+    #[error("recording {id} not found")]
+    RecordingNotFound { id: String },
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable { length: Option<u64> },
+    #[error("{reason}")]
+    InvalidRecordingSetting { reason: String },
     #[error("unavailable: {detail}")]
     Unavailable { detail: String },
     #[error("internal error: {detail}")]
@@ -51,7 +63,13 @@ impl ApiError {
             ApiError::InvalidTitle { .. } | ApiError::InvalidSourceUrl { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::HlsNotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::HlsNotFound { .. } | ApiError::RecordingNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::InvalidBlockingRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::InvalidRecordingSetting { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +86,12 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::InvalidTitle { .. } => "invalid_title",
             ApiError::InvalidSourceUrl { .. } => "invalid_source_url",
+            ApiError::HlsNotFound { .. } => "hls_not_found",
+            ApiError::HlsNotReady => "hls_not_ready",
+            ApiError::InvalidBlockingRequest { .. } => "invalid_blocking_request",
+            ApiError::RecordingNotFound { .. } => "recording_not_found",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            ApiError::InvalidRecordingSetting { .. } => "invalid_recording_setting",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal { .. } => "internal",
         }
@@ -81,6 +105,10 @@ impl From<ControlError> for ApiError {
             ControlError::InvalidTitle { reason } => ApiError::InvalidTitle { reason },
             ControlError::InvalidSourceUrl { reason } => ApiError::InvalidSourceUrl { reason },
             ControlError::InvalidStreamKey { .. } => ApiError::Unauthorized,
+            ControlError::RecordingNotFound { id } => ApiError::RecordingNotFound { id },
+            ControlError::InvalidRetention { reason } => {
+                ApiError::InvalidRecordingSetting { reason }
+            }
             other => ApiError::Internal {
                 detail: other.to_string(),
             },
@@ -123,6 +151,18 @@ impl IntoResponse for ApiError {
             _ => self.to_string(),
         };
         let mut response = error_response(status, self.code(), &message);
+        if let ApiError::RangeNotSatisfiable {
+            length: Some(length),
+        } = &self
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}"))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        if matches!(self, ApiError::HlsNotReady) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod recordings;
 mod streams;
 
 use axum::Router;
@@ -10,6 +11,7 @@ use axum::middleware;
 use axum::routing::get;
 
 pub use error::ApiError;
+pub use recordings::RecordingView;
 pub use streams::{PublicStatus, StreamView};
 
 use crate::app::AppState;
@@ -23,6 +25,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/api/v1/streams/{id}",
             get(streams::get).delete(streams::end),
+        )
+        .route("/api/v1/streams/{id}/recordings", get(recordings::list))
+        .route(
+            "/api/v1/recordings/{id}",
+            get(recordings::get)
+                .patch(recordings::patch)
+                .delete(recordings::delete),
         )
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin));
     let public = Router::new().route("/api/v1/streams/{id}/status", get(streams::public_status));

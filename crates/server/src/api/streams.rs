@@ -39,6 +39,14 @@ pub struct StreamView {
     pub source: Option<SourceView>,
     /// RTMP/RTSP sources are transcoded into a three-layer simulcast ladder (q, h, f).
     pub simulcast_ladder: bool,
+    /// The HLS master playlist (adaptive, LL-HLS); `null` when HLS is off.
+    pub hls_url: Option<String>,
+    /// Each live session is recorded (a replay when it ends).
+    pub record: bool,
+    /// Days replays are kept; `null`: the server's default.
+    pub recording_retention_days: Option<u32>,
+    /// The stream's recordings: `GET` lists them.
+    pub recordings_url: String,
 }
 
 /// What the public watch page may know.
@@ -64,6 +72,13 @@ async fn view(state: &AppState, stream: Stream) -> StreamView {
     let id = &stream.id;
     StreamView {
         simulcast_ladder: stream.simulcast_ladder,
+        hls_url: state
+            .hls
+            .as_ref()
+            .map(|_| format!("{base}/hls/{id}/master.m3u8")),
+        record: stream.record,
+        recording_retention_days: stream.recording_retention_days,
+        recordings_url: format!("{base}/api/v1/streams/{id}/recordings"),
         whip_url: format!("{base}/whip/{id}"),
         whep_url: format!("{base}/whep/{id}"),
         rtmp_url: state
@@ -84,14 +99,15 @@ async fn view(state: &AppState, stream: Stream) -> StreamView {
     }
 }
 
-fn rfc3339(unix_ms: i64) -> String {
+pub(crate) fn rfc3339(unix_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(unix_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
 }
 
 /// `POST /api/v1/streams` `{"title": "...", "source_url"?: "rtsp://...", "source_transport"?:
-/// "tcp"|"udp", "simulcast_ladder"?: bool}` → `201` with the stream; a stream with a source is pulled at once.
+/// "tcp"|"udp", "simulcast_ladder"?: bool, "record"?: bool, "recording_retention_days"?: n}`
+/// → `201` with the stream; a stream with a source is pulled at once.
 pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
@@ -125,9 +141,35 @@ pub async fn create(
             });
         }
     };
+    let record = match fields.get("record") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::Bool(on)) => *on,
+        Some(_) => {
+            return Err(ApiError::InvalidRecordingSetting {
+                reason: "record must be true or false".to_owned(),
+            });
+        }
+    };
+    let recording_retention_days = match fields.get("recording_retention_days") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+                .ok_or_else(|| ApiError::InvalidRecordingSetting {
+                    reason: "recording_retention_days must be a whole number of days".to_owned(),
+                })?,
+        ),
+    };
     let stream = state
         .store
-        .create_stream_with(title, source, simulcast_ladder)
+        .create_stream_from(greenroom_control::NewStream {
+            title: title.clone(),
+            source,
+            simulcast_ladder,
+            record,
+            recording_retention_days,
+        })
         .await?;
     state.sources.start(&stream);
     Ok((StatusCode::CREATED, Json(view(&state, stream).await)).into_response())

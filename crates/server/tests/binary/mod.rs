@@ -10,7 +10,25 @@ use std::process::{Child, Command, Stdio};
 pub struct Server {
     child: Child,
     pub base: String,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+    /// The server's data directory.
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Server {
+    /// Stops the server (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server and hands back its data directory (to start again on it).
+    pub fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        self.stop();
+        self.dir.take().expect("data directory")
+    }
 }
 
 impl Drop for Server {
@@ -22,10 +40,26 @@ impl Drop for Server {
     }
 }
 
-/// Starts the binary; `log` is its `GREENROOM_LOG` filter.
+/// Starts the binary with HLS off; `log` is its `GREENROOM_LOG` filter.
 pub fn start_server(admin_token: &str, log: &str) -> Server {
+    start_server_with(admin_token, log, &[("GREENROOM_HLS", "false")])
+}
+
+/// Starts the binary with more settings (`GREENROOM_*` names and values).
+pub fn start_server_with(admin_token: &str, log: &str, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_greenroom"))
+    start_in(dir, admin_token, log, env)
+}
+
+/// Starts the binary on an existing data directory (a restart).
+pub fn start_in(
+    dir: tempfile::TempDir,
+    admin_token: &str,
+    log: &str,
+    env: &[(&str, &str)],
+) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_greenroom"));
+    command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GREENROOM_DATA_DIR", dir.path())
@@ -35,7 +69,11 @@ pub fn start_server(admin_token: &str, log: &str) -> Server {
         .env("GREENROOM_RTC_WORKERS", "2")
         .env("GREENROOM_RTC_BIND_IP", "127.0.0.1")
         .env("GREENROOM_ADMIN_TOKEN", admin_token)
-        .env("GREENROOM_LOG", log)
+        .env("GREENROOM_LOG", log);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -59,6 +97,7 @@ pub fn start_server(admin_token: &str, log: &str) -> Server {
     Server {
         child,
         base,
-        _dir: dir,
+        data_dir: dir.path().to_owned(),
+        dir: Some(dir),
     }
 }
