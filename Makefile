@@ -27,7 +27,7 @@ export GREENROOM_TEST_DATABASE_URL GREENROOM_TEST_REDIS_URL
 
 LOAD_ARGS ?=
 
-.PHONY: run test lint fmt-check clippy build test-rust test-browser browser-deps \
+.PHONY: test-tools run test lint fmt-check clippy build test-rust test-browser browser-deps \
 	deps deps-build services bench load
 
 run: deps-build
@@ -36,6 +36,7 @@ run: deps-build
 
 test:
 	$(MAKE) deps
+	$(MAKE) test-tools
 	$(MAKE) services
 	$(MAKE) browser-deps
 	$(MAKE) lint
@@ -70,6 +71,10 @@ deps:
 
 deps-build:
 	scripts/install-deps.sh build
+
+# Real servers some Rust tests start (s3s-fs: S3-compatible, checks SigV4 signatures).
+test-tools:
+	scripts/install-test-tools.sh
 
 services:
 	scripts/services.sh

@@ -83,7 +83,7 @@ const PLAYER_HTML = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>hls.js player</title></head>
 <body>
-<video id="video" muted playsinline width="640" height="360"></video>
+<video id="video" muted autoplay playsinline width="640" height="360"></video>
 <script src="/hls.min.js"></script>
 <script>
 'use strict';
@@ -169,6 +169,7 @@ window.snapshot = () => {
     readyState: video.readyState,
     videoWidth: video.videoWidth,
     videoHeight: video.videoHeight,
+    mediaError: video.error ? { code: video.error.code, message: video.error.message } : null,
     totalVideoFrames: quality.totalVideoFrames,
     droppedVideoFrames: quality.droppedVideoFrames,
     buffered,
@@ -269,6 +270,29 @@ function resolutions(variants) {
 
 const round = (x) => Math.round(x);
 
+/** CPU seconds (user + system) a process has used so far; null where /proc is not there. */
+function cpuSeconds(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts a CPU meter on `pid`; `read()` gives the cores it used on average since. */
+function cpuMeter(pid) {
+  const cpu0 = cpuSeconds(pid);
+  const t0 = Date.now();
+  return {
+    read: () => {
+      const cpu = cpuSeconds(pid);
+      if (cpu === null || cpu0 === null) return null;
+      return Math.round(((cpu - cpu0) / ((Date.now() - t0) / 1000)) * 100) / 100;
+    },
+  };
+}
+
 describe('HLS of live streams and their replays, played by hls.js', () => {
   let server;
   let browser;
@@ -307,12 +331,13 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
   }
 
   /**
-   * A step with the players' state and the ffmpeg and server logs appended to its failure;
-   * the pages it opens through `ctx.page` are closed whatever happens.
+   * A step with its notes (`ctx.notes`: functions returning text), the players' state and the
+   * ffmpeg and server logs appended to its failure; the pages it opens through `ctx.page` are
+   * closed whatever happens.
    */
   const step = (name, fn) =>
     it(name, { timeout: STEP_TIMEOUT_MS }, async () => {
-      const ctx = { pages: [] };
+      const ctx = { pages: [], notes: [] };
       ctx.page = async (label) => {
         const page = await context.newPage();
         page.on('pageerror', (err) => console.error(`[${label}] page error: ${err.message}`));
@@ -323,6 +348,7 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
       try {
         await fn(ctx);
       } catch (err) {
+        for (const note of ctx.notes) err.message += `\n${note()}`;
         for (const page of ctx.pages) {
           const seen = await page.evaluate(() => window.snapshot?.()).catch(() => null);
           if (seen) err.message += `\n--- ${page.label} player ---\n${JSON.stringify(seen)}`;
@@ -466,6 +492,11 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
     assert.match(stream.rtmp_url ?? '', /^rtmp:\/\/127\.0\.0\.1:\d+\//, 'rtmp_url');
     rtmp.stream = stream;
     rtmp.ffmpeg = startFfmpeg(stream.rtmp_url);
+    const serverCpu = cpuMeter(server.child.pid);
+    const ffmpegCpu = cpuMeter(rtmp.ffmpeg.pid);
+    const cpuLine = () =>
+      `[hls] CPU while live (cores): greenroom ${serverCpu.read()}, ffmpeg ${ffmpegCpu.read()}`;
+    ctx.notes.push(cpuLine);
     await waitFor(
       'admin API status "live"',
       () => server.api('GET', `/api/v1/streams/${stream.id}`),
@@ -535,6 +566,7 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
     console.log(
       `[hls] glass-to-glass LL-HLS: ${ll.glassToGlassMs} ms, HLS: ${normal.glassToGlassMs} ms`,
     );
+    console.log(cpuLine());
   });
 
   step('b. the RTMP recording becomes a replay that plays and seeks', async (ctx) => {
@@ -542,26 +574,15 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
     const { stream } = rtmp;
     await stopFfmpeg(rtmp.ffmpeg);
 
-    const [recordings, gone] = await Promise.all([
-      waitFor(
-        'a recording "ready" (or "failed")',
-        () => get(stream.recordings_url, { token: server.adminToken }),
-        (r) =>
-          r.status === 200 &&
-          Array.isArray(r.json) &&
-          r.json.some((x) => x.status === 'ready' || x.status === 'failed'),
-        { timeoutMs: MEDIA_TIMEOUT_MS, intervalMs: 500 },
-      ),
-      // Meanwhile: a stream that is not live has no HLS.
-      waitFor(
-        `GET ${stream.hls_url} → 404 once the publisher is gone`,
-        () => get(stream.hls_url),
-        (r) => r.status === 404,
-        { timeoutMs: MEDIA_TIMEOUT_MS, intervalMs: 1000 },
-      ),
-    ]);
-    assert.equal(gone.json?.error?.code, 'hls_not_found', `404 body: ${gone.text}`);
-    assert.equal(gone.headers.get('access-control-allow-origin'), '*', 'CORS on the 404');
+    const recordings = await waitFor(
+      'a recording "ready" (or "failed")',
+      () => get(stream.recordings_url, { token: server.adminToken }),
+      (r) =>
+        r.status === 200 &&
+        Array.isArray(r.json) &&
+        r.json.some((x) => x.status === 'ready' || x.status === 'failed'),
+      { timeoutMs: MEDIA_TIMEOUT_MS, intervalMs: 500 },
+    );
     assert.equal(recordings.json.length, 1, `one recording: ${recordings.text}`);
     const recording = recordings.json[0];
     assert.equal(recording.status, 'ready', `recording: ${JSON.stringify(recording)}`);
@@ -616,7 +637,19 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
       after.currentTime > middle && after.currentTime < duration,
       `replay plays on from the middle: ${JSON.stringify(after)}`,
     );
-    console.log(`[hls] replay: seek to ${middle.toFixed(2)} s landed at ${landed.currentTime.toFixed(2)} s, plays on`);
+    console.log(
+      `[hls] replay: seek to ${middle.toFixed(2)} s landed at ${landed.currentTime.toFixed(2)} s, plays on`,
+    );
+
+    // By now the stream has been off air for a while: it has no live HLS any more.
+    const gone = await waitFor(
+      `GET ${stream.hls_url} → 404 after the publisher left`,
+      () => get(stream.hls_url),
+      (r) => r.status === 404,
+      { timeoutMs: 15_000, intervalMs: 1000 },
+    );
+    assert.equal(gone.json?.error?.code, 'hls_not_found', `404 body: ${gone.text}`);
+    assert.equal(gone.headers.get('access-control-allow-origin'), '*', 'CORS on the 404');
   });
 
   step('c. WHIP 1280x720 VP8 from the studio: 3 encoded variants play in hls.js', async (ctx) => {

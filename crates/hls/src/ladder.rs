@@ -39,7 +39,7 @@ impl Rendition {
                 .trim_end_matches('p')
                 .parse()
                 .map_err(|_| format!("{item:?}: the height must be a number"))?;
-            if !(144..=4320).contains(&height) || height % 2 != 0 {
+            if !(144..=4320).contains(&height) || !height.is_multiple_of(2) {
                 return Err(format!("{item:?}: the height must be even, 144..=4320"));
             }
             let bitrate = match rate {
@@ -60,7 +60,7 @@ impl Rendition {
         if out.is_empty() {
             return Err("the ladder needs at least one rendition".to_owned());
         }
-        out.sort_by(|a, b| b.height.cmp(&a.height));
+        out.sort_by_key(|r| std::cmp::Reverse(r.height));
         Ok(out)
     }
 }
@@ -140,7 +140,7 @@ pub fn plan(
         u32::MAX
     };
     let mut lower: Vec<&Rendition> = ladder.iter().filter(|r| r.height < top).collect();
-    lower.sort_by(|a, b| b.height.cmp(&a.height));
+    lower.sort_by_key(|r| std::cmp::Reverse(r.height));
     for r in lower {
         out.push(sized(r.height, r.video_bitrate_bps, false));
     }
@@ -163,9 +163,9 @@ mod tests {
 
     #[test]
     fn a_1080p_h264_source_is_passed_through_over_three_encodes() {
-        let plan = plan(1920, 1080, &Rendition::default_ladder(), true);
+        let planned = plan(1920, 1080, &Rendition::default_ladder(), true);
         assert_eq!(
-            names(&plan),
+            names(&planned),
             vec![
                 ("1080p".into(), 1920, 1080, true),
                 ("720p".into(), 1280, 720, false),
@@ -177,9 +177,9 @@ mod tests {
 
     #[test]
     fn never_upscaled_and_the_top_is_the_source_size() {
-        let plan = plan(1280, 720, &Rendition::default_ladder(), false);
+        let planned = plan(1280, 720, &Rendition::default_ladder(), false);
         assert_eq!(
-            names(&plan),
+            names(&planned),
             vec![
                 ("720p".into(), 1280, 720, false),
                 ("480p".into(), 852, 480, false),

@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::playlist::{
-    BlockingRequest, INIT_NAME, LiveRenderOptions, RequestState, ceil_secs, parse_decimal,
-    render_live,
+    BlockingRequest, INIT_NAME, LiveRenderOptions, RequestState, parse_decimal, render_live,
+    rounded_secs,
 };
 use crate::segmenter::SegmenterEvent;
 
@@ -300,7 +300,7 @@ impl LiveVariant {
     /// `EXT-X-TARGETDURATION`: the longest segment seen, at least the configured target,
     /// rounded up to whole seconds (at least 1).
     pub fn target_duration_secs(&self) -> u64 {
-        ceil_secs(self.max_segment_duration.max(self.config.segment_target)).max(1)
+        rounded_secs(self.max_segment_duration.max(self.config.segment_target)).max(1)
     }
 
     pub(crate) fn part_target(&self) -> Duration {

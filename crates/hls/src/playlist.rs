@@ -205,7 +205,7 @@ pub fn render_vod(segments: &[VodSegment], target: Duration, init_uri: &str) -> 
         .map(|s| s.duration)
         .max()
         .unwrap_or_default();
-    let target = ceil_secs(longest.max(target)).max(1);
+    let target = rounded_secs(longest.max(target)).max(1);
     let mut out = String::with_capacity(192 + 96 * segments.len());
     let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{VOD_VERSION}");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
@@ -239,8 +239,10 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// Whole seconds, rounded up.
-pub(crate) fn ceil_secs(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+/// Seconds rounded to the nearest whole second (half up): RFC 8216 requires every `EXTINF`
+/// rounded this way to be at most `EXT-X-TARGETDURATION`.
+pub(crate) fn rounded_secs(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() >= 500_000_000)
 }
 
 /// A value for a quoted-string attribute: without `"`, CR and LF.
@@ -393,7 +395,7 @@ mod tests {
         let text = render_vod(&segments, Duration::from_secs(2), "init.mp4");
         assert_eq!(
             text,
-            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:0\n\
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
              #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n\
              #EXT-X-PROGRAM-DATE-TIME:2026-11-18T11:06:40.123Z\n#EXTINF:2.002,\nseg0.m4s\n\
              #EXT-X-PROGRAM-DATE-TIME:2026-11-18T11:06:42.125Z\n#EXTINF:1.500,\nseg1.m4s\n\
@@ -419,9 +421,10 @@ mod tests {
 
     #[test]
     fn ceil_seconds() {
-        assert_eq!(ceil_secs(Duration::from_secs(2)), 2);
-        assert_eq!(ceil_secs(Duration::from_nanos(2_000_000_001)), 3);
-        assert_eq!(ceil_secs(Duration::ZERO), 0);
+        assert_eq!(rounded_secs(Duration::from_secs(2)), 2);
+        assert_eq!(rounded_secs(Duration::from_nanos(2_002_000_000)), 2);
+        assert_eq!(rounded_secs(Duration::from_millis(2_500)), 3);
+        assert_eq!(rounded_secs(Duration::ZERO), 0);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use greenroom_media::{FrameSink, SourceFrame};
 
 use crate::avc::{split_access_unit, track_from_parameter_sets};
 use crate::ladder::{PlannedVariant, Rendition, plan};
-use crate::live::LiveVariant;
+use crate::live::{LiveConfig, LiveVariant};
 use crate::playlist::{BlockingRequest, RequestState, VariantInfo, render_master};
 use crate::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent};
 use crate::transcode::{
@@ -219,13 +219,13 @@ impl LiveHls {
         msn >= next.saturating_sub(1) && msn <= next + 1
     }
 
-    fn set_variants(&self, plans: &[PlannedVariant], window: usize) {
+    fn set_variants(&self, plans: &[PlannedVariant], config: &LiveConfig) {
         let mut state = self.lock();
         state.variants = plans
             .iter()
             .map(|plan| LiveEntry {
                 plan: plan.clone(),
-                live: LiveVariant::new(window),
+                live: LiveVariant::with_config(*config),
                 codecs: None,
             })
             .collect();
@@ -280,6 +280,12 @@ impl LiveHls {
 fn parse_part_name(name: &str) -> Option<(u64, u32)> {
     let rest = name.strip_prefix("seg")?.strip_suffix(".m4s")?;
     let (msn, part) = rest.split_once('.')?;
+    let digits = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    if !digits(msn) || !digits(part) {
+        return None;
+    }
     Some((msn.parse().ok()?, part.parse().ok()?))
 }
 
@@ -295,6 +301,14 @@ impl std::fmt::Debug for HlsInput {
         f.debug_struct("HlsInput")
             .field("stream", &self.stream)
             .finish_non_exhaustive()
+    }
+}
+
+impl HlsInput {
+    /// Hands over a frame, waiting while the queue is full (offline packaging, benchmarks);
+    /// live sources use [`FrameSink::push`], which never waits.
+    pub fn push_wait(&mut self, frame: SourceFrame) {
+        let _ = self.tx.send(frame);
     }
 }
 
@@ -591,7 +605,14 @@ impl Packager {
                         passthrough,
                         first_pts: t_pts,
                     });
-                    self.live.set_variants(&plans, self.options.window_segments);
+                    self.live.set_variants(
+                        &plans,
+                        &LiveConfig {
+                            window_segments: self.options.window_segments,
+                            segment_target: self.options.segment_target,
+                            part_target: self.options.part_target,
+                        },
+                    );
                     if let Some(recorder) = self.recorder.as_mut() {
                         recorder.record(RecordEvent::Variants(plans.clone()));
                     }

@@ -21,5 +21,5 @@ pub mod rtp;
 pub mod vp8;
 
 pub use codec::Codec;
-pub use frame::{FrameSink, SourceFrame};
 pub use error::MediaError;
+pub use frame::{FrameSink, SourceFrame};

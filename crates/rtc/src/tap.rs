@@ -8,7 +8,7 @@
 //! slowing the publisher; it sees the gap in sequence numbers and asks for a keyframe.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,12 +38,15 @@ pub struct TappedPacket {
     pub payload: Bytes,
 }
 
+/// One tap's queue and its drop counter, by tap id.
+type TapEntry = (u64, SyncSender<TappedPacket>, Arc<AtomicU64>);
+
 /// The taps of one stream, kept on its route.
 #[derive(Debug, Default)]
 pub(crate) struct Taps {
     /// Number of taps: the only thing the media path reads when there are none.
     count: AtomicU64,
-    senders: Mutex<Vec<(u64, SyncSender<TappedPacket>, Arc<AtomicU64>)>>,
+    senders: Mutex<Vec<TapEntry>>,
 }
 
 impl Taps {
@@ -125,10 +128,7 @@ impl StreamTap {
 
     /// The next packet, waiting at most `timeout` (`None` on timeout or engine shutdown).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<TappedPacket> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(packet) => Some(packet),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.rx.recv_timeout(timeout).ok()
     }
 
     /// Asks the publisher for a keyframe on `layer` (throttled like a viewer's request).

@@ -65,7 +65,8 @@ impl AppState {
         hls: crate::hls::HlsHub,
         recordings: crate::recording::Recordings,
     ) -> AppState {
-        self.sources = Sources::with_frame_taps(self.engine.clone(), std::sync::Arc::new(hls.clone()));
+        self.sources =
+            Sources::with_frame_taps(self.engine.clone(), std::sync::Arc::new(hls.clone()));
         self.hls = Some(hls);
         self.recordings = Some(recordings);
         self

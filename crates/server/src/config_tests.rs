@@ -315,6 +315,13 @@ fn the_example_file_documents_every_setting_and_parses_uncommented() {
         "ice_username",
         "ice_credential",
         "log",
+        "hls",
+        "hls_ladder",
+        "hls_preset",
+        "hls_segment_ms",
+        "hls_part_ms",
+        "recording_retention_days",
+        "retention_interval_secs",
     ];
     let uncommented: String = example
         .lines()
@@ -345,4 +352,23 @@ fn the_example_file_documents_every_setting_and_parses_uncommented() {
         Some("https://live.example.com")
     );
     assert_eq!(config.ice_servers().len(), 2);
+    assert!(config.hls);
+    assert_eq!(config.recording_retention_days, 7);
+}
+
+#[test]
+fn an_s3_section_in_the_file_turns_s3_storage_on() {
+    let file = file(
+        "[storage]\ndir = \"/srv/media\"\n[storage.s3]\nbucket = \"replays\"\n\
+         endpoint = \"http://minio:9000\"\npath_style = true\n",
+    );
+    let config = Config::resolve(with_file(&file), None).expect("valid");
+    let s3 = config.s3.expect("s3");
+    assert_eq!(s3.bucket, "replays");
+    assert_eq!(s3.region, "us-east-1");
+    assert!(s3.path_style);
+    assert_eq!(
+        config.storage_dir,
+        Some(std::path::PathBuf::from("/srv/media"))
+    );
 }

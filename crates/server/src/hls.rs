@@ -291,7 +291,11 @@ fn run_tap(
             }
         }
     }
-    tracing::info!(stream = tap.stream(), dropped = tap.dropped(), "HLS tap stopped");
+    tracing::info!(
+        stream = tap.stream(),
+        dropped = tap.dropped(),
+        "HLS tap stopped"
+    );
 }
 
 /// Moves a frame from its track's own timeline (0 at the track's first packet) onto the

@@ -16,6 +16,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -74,8 +75,9 @@ fn hls_of(state: &AppState, stream: &str) -> Result<StreamHls, ApiError> {
 
 async fn master(
     State(state): State<AppState>,
-    Path(stream): Path<String>,
+    stream: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(stream) = stream?;
     let deadline = Instant::now() + MASTER_WAIT;
     loop {
         // A stream that goes live while we wait gets its session now.
@@ -121,21 +123,27 @@ async fn master(
 
 async fn live_file(
     State(state): State<AppState>,
-    Path((stream, session, rendition, file)): Path<(String, String, String, String)>,
+    path: Result<Path<(String, String, String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let Path((stream, session, rendition, file)) = path?;
     let hls = hls_of(&state, &stream)?;
     if session.parse::<u64>().ok() != Some(hls.session) {
         return Err(ApiError::HlsNotFound {
             what: format!("session {session} of stream {stream} is over"),
         });
     }
-    let options = state.hls.as_ref().map(|h| h.options().clone()).unwrap_or_default();
+    let options = state
+        .hls
+        .as_ref()
+        .map(|h| h.options().clone())
+        .unwrap_or_default();
     if file == "index.m3u8" {
-        let request = BlockingRequest::from_query(query.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::InvalidBlockingRequest {
+        let request = BlockingRequest::from_query(query.as_deref().unwrap_or("")).map_err(|e| {
+            ApiError::InvalidBlockingRequest {
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let deadline = Instant::now() + options.segment_target * 3;
         loop {
             let notified = hls.notify.notified();
@@ -181,7 +189,10 @@ async fn live_file(
     }
 }
 
-async fn wait_pinned(notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>, deadline: Instant) -> bool {
+async fn wait_pinned(
+    notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    deadline: Instant,
+) -> bool {
     let remaining = deadline.saturating_duration_since(Instant::now());
     !remaining.is_zero() && tokio::time::timeout(remaining, notified).await.is_ok()
 }
@@ -199,9 +210,10 @@ fn media_type(file: &str) -> Option<&'static str> {
 
 async fn replay_top(
     State(state): State<AppState>,
-    Path((recording, file)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path((recording, file)) = path?;
     let content_type = match file.as_str() {
         "master.m3u8" => PLAYLIST,
         "thumbnail.jpg" => "image/jpeg",
@@ -216,9 +228,10 @@ async fn replay_top(
 
 async fn replay_file(
     State(state): State<AppState>,
-    Path((recording, rendition, file)): Path<(String, String, String)>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path((recording, rendition, file)) = path?;
     let valid_rendition = rendition.len() <= 8
         && rendition.ends_with('p')
         && rendition[..rendition.len() - 1]
@@ -260,9 +273,9 @@ async fn replay(
     let range = match headers.get(header::RANGE) {
         None => None,
         Some(value) => {
-            let text = value.to_str().map_err(|_| ApiError::RangeNotSatisfiable {
-                length: None,
-            })?;
+            let text = value
+                .to_str()
+                .map_err(|_| ApiError::RangeNotSatisfiable { length: None })?;
             Some(
                 greenroom_storage::ByteRange::parse_header(text)
                     .map_err(|_| ApiError::RangeNotSatisfiable { length: None })?,
@@ -286,22 +299,22 @@ async fn replay(
             });
         }
     };
-    let cache = if path.ends_with(".m3u8") && rec.status != greenroom_control::RecordingStatus::Ready {
-        NO_CACHE
-    } else if path.ends_with(".m3u8") || path.ends_with(".jpg") {
-        "public, max-age=60"
-    } else {
-        IMMUTABLE
-    };
+    let cache =
+        if path.ends_with(".m3u8") && rec.status != greenroom_control::RecordingStatus::Ready {
+            NO_CACHE
+        } else if path.ends_with(".m3u8") || path.ends_with(".jpg") {
+            "public, max-age=60"
+        } else {
+            IMMUTABLE
+        };
     let mut response = answer(object.body, content_type, cache);
     let headers = response.headers_mut();
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some((start, end)) = object.range {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(value) = HeaderValue::from_str(&format!(
-            "bytes {start}-{end}/{}",
-            object.total_len
-        )) {
+        if let Ok(value) =
+            HeaderValue::from_str(&format!("bytes {start}-{end}/{}", object.total_len))
+        {
             response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
     }

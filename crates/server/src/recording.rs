@@ -145,7 +145,10 @@ impl Recordings {
                 None => (body, None),
                 Some(range) => {
                     let (start, end) = range.resolve(total_len)?;
-                    (body.slice(start as usize..=end as usize), Some((start, end)))
+                    (
+                        body.slice(start as usize..=end as usize),
+                        Some((start, end)),
+                    )
                 }
             };
             return Ok(greenroom_storage::Object {
@@ -186,10 +189,8 @@ impl Recordings {
                 let Ok(object) = self.read(&key, None).await else {
                     continue;
                 };
-                let text = String::from_utf8_lossy(&object.body).replace(
-                    "#EXT-X-PLAYLIST-TYPE:EVENT",
-                    "#EXT-X-PLAYLIST-TYPE:VOD",
-                );
+                let text = String::from_utf8_lossy(&object.body)
+                    .replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD");
                 let text = if text.contains("#EXT-X-ENDLIST") {
                     text
                 } else {
@@ -198,13 +199,23 @@ impl Recordings {
                 self.put(&key, Bytes::from(text), PLAYLIST).await;
             }
             let days = match self.store.get_stream(&recording.stream_id).await {
-                Ok(s) => s.recording_retention_days.unwrap_or(self.default_retention_days),
+                Ok(s) => s
+                    .recording_retention_days
+                    .unwrap_or(self.default_retention_days),
                 Err(_) => self.default_retention_days,
             };
             let expires = now_ms() + i64::from(days) * 86_400_000;
-            match self.store.finish_recording(&recording.id, Some(expires)).await {
-                Ok(_) => tracing::info!(recording = %recording.id, "recording left open by a stop: closed"),
-                Err(error) => tracing::error!(recording = %recording.id, %error, "cannot close a recording"),
+            match self
+                .store
+                .finish_recording(&recording.id, Some(expires))
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(recording = %recording.id, "recording left open by a stop: closed")
+                }
+                Err(error) => {
+                    tracing::error!(recording = %recording.id, %error, "cannot close a recording")
+                }
             }
         }
     }
@@ -285,8 +296,12 @@ impl SessionRecording {
                 data,
             } => {
                 self.codecs.insert(variant.clone(), codecs);
-                r.put(&format!("{}{variant}/init.mp4", self.prefix), data, "video/mp4")
-                    .await;
+                r.put(
+                    &format!("{}{variant}/init.mp4", self.prefix),
+                    data,
+                    "video/mp4",
+                )
+                .await;
             }
             RecordEvent::Segment {
                 variant,

@@ -129,8 +129,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         hub.shutdown().await;
     }
     if let Some(recordings) = &state_recordings {
-        recordings.wait_idle(std::time::Duration::from_secs(10)).await;
-        if !recordings.spool.flush(std::time::Duration::from_secs(10)).await {
+        recordings
+            .wait_idle(std::time::Duration::from_secs(10))
+            .await;
+        if !recordings
+            .spool
+            .flush(std::time::Duration::from_secs(10))
+            .await
+        {
             let pending = recordings.spool.pending();
             tracing::warn!(
                 entries = pending.entries,

@@ -54,7 +54,10 @@ impl Sources {
     }
 
     /// Pulls whose frames also go to `frames` (HLS, recording).
-    pub fn with_frame_taps(engine: RtcEngine, frames: greenroom_ingest::SharedFrameTaps) -> Sources {
+    pub fn with_frame_taps(
+        engine: RtcEngine,
+        frames: greenroom_ingest::SharedFrameTaps,
+    ) -> Sources {
         Sources {
             frames: Some(frames),
             ..Sources::new(engine)

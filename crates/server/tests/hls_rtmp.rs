@@ -28,8 +28,19 @@ fn ffmpeg_publish(url: &str, size: &str, seconds: u32) -> Kill {
         .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-bf", "2"])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "flv", url])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-bf",
+            "2",
+        ])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "flv", url,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -41,7 +52,12 @@ fn ffmpeg_publish(url: &str, size: &str, seconds: u32) -> Kill {
 /// `ffprobe` of a URL: (codec, width, height) of each stream.
 fn probe(url: &str) -> Vec<(String, u64, u64)> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name,width,height"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+        ])
         .args(["-of", "json", url])
         .output()
         .expect("ffprobe on PATH (Debian package ffmpeg)");
@@ -107,7 +123,10 @@ fn validate_live_playlist(text: &str) -> (u64, Vec<String>) {
     assert!(hold_back >= 2.0 * part_target, "{control}");
     assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\""), "{text}");
     assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{text}");
-    assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI="), "{text}");
+    assert!(
+        text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI="),
+        "{text}"
+    );
     let mut parts = Vec::new();
     let mut last = None;
     for line in text.lines() {
@@ -116,11 +135,20 @@ fn validate_live_playlist(text: &str) -> (u64, Vec<String>) {
             assert!(d.round() <= target, "segment of {d}s over target {target}");
         }
         if let Some(part) = line.strip_prefix("#EXT-X-PART:") {
-            let d: f64 = attribute(part, "DURATION").expect("DURATION").parse().expect("number");
-            assert!(d <= part_target + 1e-6, "part of {d}s over {part_target}: {line}");
+            let d: f64 = attribute(part, "DURATION")
+                .expect("DURATION")
+                .parse()
+                .expect("number");
+            assert!(
+                d <= part_target + 1e-6,
+                "part of {d}s over {part_target}: {line}"
+            );
             parts.push(attribute(part, "URI").expect("URI").to_owned());
         }
-        if let Some(n) = line.strip_prefix("seg").and_then(|r| r.strip_suffix(".m4s")) {
+        if let Some(n) = line
+            .strip_prefix("seg")
+            .and_then(|r| r.strip_suffix(".m4s"))
+        {
             last = Some(n.parse::<u64>().expect("msn"));
         }
     }
@@ -165,7 +193,10 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(master.starts_with("#EXTM3U"), "no master playlist: {master}");
+    assert!(
+        master.starts_with("#EXTM3U"),
+        "no master playlist: {master}"
+    );
     let mut variants = Vec::new();
     let mut lines = master.lines();
     while let Some(line) = lines.next() {
@@ -173,7 +204,10 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
             let uri = lines.next().expect("variant URI").to_owned();
             let resolution = attribute(inf, "RESOLUTION").expect("RESOLUTION").to_owned();
             let codecs = attribute(inf, "CODECS").expect("CODECS").to_owned();
-            let bandwidth: u64 = attribute(inf, "BANDWIDTH").expect("BANDWIDTH").parse().expect("n");
+            let bandwidth: u64 = attribute(inf, "BANDWIDTH")
+                .expect("BANDWIDTH")
+                .parse()
+                .expect("n");
             let average: u64 = attribute(inf, "AVERAGE-BANDWIDTH")
                 .expect("AVERAGE-BANDWIDTH")
                 .parse()
@@ -184,7 +218,10 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
         }
     }
     variants.sort_by_key(|v| {
-        std::cmp::Reverse(v.1.split_once('x').map_or(0, |(_, h)| h.parse::<u32>().unwrap_or(0)))
+        std::cmp::Reverse(
+            v.1.split_once('x')
+                .map_or(0, |(_, h)| h.parse::<u32>().unwrap_or(0)),
+        )
     });
     let resolutions: Vec<&str> = variants.iter().map(|v| v.1.as_str()).collect();
     assert_eq!(
@@ -194,11 +231,20 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
     );
     let hls_base = hls_url.trim_end_matches("master.m3u8").to_owned();
     for (uri, resolution, codecs) in &variants {
-        assert!(codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
+        assert!(
+            codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"),
+            "{codecs}"
+        );
         let streams = probe(&format!("{hls_base}{uri}"));
         let (w, h) = resolution.split_once('x').expect("WxH");
-        let video = streams.iter().find(|s| s.0 == "h264").expect("an H.264 stream");
-        assert_eq!((video.1.to_string(), video.2.to_string()), (w.to_owned(), h.to_owned()));
+        let video = streams
+            .iter()
+            .find(|s| s.0 == "h264")
+            .expect("an H.264 stream");
+        assert_eq!(
+            (video.1.to_string(), video.2.to_string()),
+            (w.to_owned(), h.to_owned())
+        );
         assert!(streams.iter().any(|s| s.0 == "aac"), "{streams:?}");
     }
 
@@ -230,8 +276,7 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
     );
     assert!(!listed.contains(&format!("seg{next}.{want}.m4s")));
     assert!(asked.elapsed() < Duration::from_secs(6));
-    let (status, body) =
-        get_text(&http, &format!("{media_url}?_HLS_msn={}", next + 10)).await;
+    let (status, body) = get_text(&http, &format!("{media_url}?_HLS_msn={}", next + 10)).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_blocking_request"), "{body}");
     let (status, _) = get_text(&http, &format!("{media_url}?_HLS_part=1")).await;
@@ -248,7 +293,12 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
         .expect("part");
     assert_eq!(part.status(), 200);
     assert_eq!(part.headers()["access-control-allow-origin"], "*");
-    assert!(part.headers()["cache-control"].to_str().unwrap_or("").contains("immutable"));
+    assert!(
+        part.headers()["cache-control"]
+            .to_str()
+            .unwrap_or("")
+            .contains("immutable")
+    );
 
     // The recording becomes a replay when the stream ends.
     let _ = ffmpeg.0.wait();
@@ -272,17 +322,29 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(recording["status"], "ready", "{recording}");
-    assert!(recording["duration_ms"].as_i64().unwrap_or(0) >= 10_000, "{recording}");
+    assert!(
+        recording["duration_ms"].as_i64().unwrap_or(0) >= 10_000,
+        "{recording}"
+    );
     assert!(recording["size_bytes"].as_i64().unwrap_or(0) > 0);
     assert!(recording["expires_at"].is_string());
-    let replay = recording["replay_url"].as_str().expect("replay_url").to_owned();
+    let replay = recording["replay_url"]
+        .as_str()
+        .expect("replay_url")
+        .to_owned();
     let (status, replay_master) = get_text(&http, &replay).await;
     assert_eq!(status, 200, "{replay_master}");
     let replay_base = replay.trim_end_matches("master.m3u8").to_owned();
     let (_, vod) = get_text(&http, &format!("{replay_base}720p/index.m3u8")).await;
-    assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD") && vod.contains("#EXT-X-ENDLIST"), "{vod}");
+    assert!(
+        vod.contains("#EXT-X-PLAYLIST-TYPE:VOD") && vod.contains("#EXT-X-ENDLIST"),
+        "{vod}"
+    );
     let streams = probe(&format!("{replay_base}720p/index.m3u8"));
-    assert!(streams.iter().any(|s| s.0 == "h264" && s.2 == 720), "{streams:?}");
+    assert!(
+        streams.iter().any(|s| s.0 == "h264" && s.2 == 720),
+        "{streams:?}"
+    );
     let thumbnail = http
         .get(recording["thumbnail_url"].as_str().expect("thumbnail"))
         .send()
@@ -309,7 +371,12 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
         .await
         .expect("patch");
     assert_eq!(patched.status(), 200);
-    let media_dir = server.data_dir.join("media").join("recordings").join(&id).join(rec_id);
+    let media_dir = server
+        .data_dir
+        .join("media")
+        .join("recordings")
+        .join(&id)
+        .join(rec_id);
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut gone = false;
     while Instant::now() < deadline {

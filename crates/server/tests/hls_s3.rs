@@ -68,7 +68,16 @@ fn ffmpeg_publish(url: &str, seconds: u32) -> Kill {
         .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-bf", "0"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-bf",
+            "0",
+        ])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -210,7 +219,14 @@ async fn an_s3_outage_mid_stream_loses_no_segment_and_a_restart_resumes_uploads(
     // The replay plays from S3 through the server.
     let replay = recording["replay_url"].as_str().expect("replay");
     let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(replay)
         .output()
         .expect("ffprobe");

@@ -55,9 +55,10 @@ impl StorageError {
         }
     }
 
-    /// An I/O error on `key`, or [`StorageError::NotFound`] when the file is missing.
+    /// An I/O error on `key`, or [`StorageError::NotFound`] when the file is missing (or a
+    /// parent of it is a file, so it cannot exist).
     pub(crate) fn io_or_not_found(key: &str, source: io::Error) -> Self {
-        if source.kind() == io::ErrorKind::NotFound {
+        if is_missing(&source) {
             StorageError::NotFound {
                 key: key.to_owned(),
             }
@@ -65,4 +66,12 @@ impl StorageError {
             StorageError::io(key, source)
         }
     }
+}
+
+/// The file is not there: missing, or a parent path component is a plain file.
+pub(crate) fn is_missing(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }

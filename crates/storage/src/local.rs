@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
+use crate::error::is_missing;
 use crate::{ByteRange, Object, ObjectMeta, StorageError, content_type_for};
 
 /// Names of in-progress writes start with this; listings skip them.
@@ -90,12 +91,12 @@ impl LocalStore {
             match fs::symlink_metadata(&path) {
                 Ok(meta) if meta.is_dir() => return Ok(()), // a "directory" is no object
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if is_missing(&e) => return Ok(()),
                 Err(e) => return Err(StorageError::io(owned_key, e)),
             }
             match fs::remove_file(&path) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if is_missing(&e) => return Ok(()),
                 Err(e) => return Err(StorageError::io(owned_key, e)),
             }
             prune_empty_dirs(&root, path.parent());
@@ -228,14 +229,7 @@ fn list_files(root: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             // The prefix names no directory (or a file): nothing under it.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                continue;
-            }
+            Err(e) if is_missing(&e) => continue,
             Err(e) => return Err(StorageError::io(dir_key, e)),
         };
         for entry in entries {
@@ -408,6 +402,25 @@ mod tests {
             .put("dir/file", Bytes::from_static(b"x"), "x")
             .await
             .expect("put");
+        // Nor is anything "under" a file.
+        assert!(
+            store
+                .get("dir/file/x", None)
+                .await
+                .err()
+                .is_some_and(|e| e.is_not_found())
+        );
+        assert!(
+            store
+                .head("dir/file/x")
+                .await
+                .err()
+                .is_some_and(|e| e.is_not_found())
+        );
+        store
+            .delete("dir/file/x")
+            .await
+            .expect("deleting under a file is a no-op");
         // A directory is not an object.
         assert!(
             store

@@ -183,6 +183,17 @@ fn fast_retries() -> SpoolOptions {
     }
 }
 
+async fn wait_for_a_failure(spool: &Spool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spool.pending().failures_total == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no failed upload while S3 is down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn objects_round_trip_through_a_prefix_with_path_style() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -440,14 +451,7 @@ async fn the_spool_loses_nothing_while_s3_is_down() {
             .await
             .expect("enqueue while S3 is down");
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while spool.pending().failures_total == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no failed upload while S3 is down"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_failure(&spool).await;
     let stats = spool.pending();
     assert_eq!(stats.entries, 12);
     assert_eq!(stats.uploaded_total, 0);
@@ -506,6 +510,7 @@ async fn a_spool_dropped_during_the_outage_uploads_after_a_restart() {
                 .await
                 .expect("enqueue");
         }
+        wait_for_a_failure(&spool).await;
         // Dropped without close or flush, as by a crash.
     }
 

@@ -28,8 +28,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use greenroom_media::flv::{FlvAudio, FlvVideo};
-use greenroom_media::{FrameSink, SourceFrame};
 use greenroom_media::h264::AvcDecoderConfig;
+use greenroom_media::{FrameSink, SourceFrame};
 use greenroom_rtc::{
     Codec, Layer, LocalPublisher, LocalRtp, MediaHandling, SourceInfo, SourceProtocol, TrackKind,
 };
@@ -372,8 +372,7 @@ impl Pipeline {
         let (Some(frames), Some(config)) = (self.frames.as_mut(), self.avc_config.as_ref()) else {
             return;
         };
-        let Ok(body) =
-            greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
+        let Ok(body) = greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
         else {
             return;
         };
@@ -424,7 +423,9 @@ impl Pipeline {
     /// (Re)starts AAC to Opus for an `AudioSpecificConfig`.
     fn handle_aac_config(&mut self, config: Bytes) {
         if let Some(frames) = self.frames.as_mut() {
-            frames.push(SourceFrame::AacConfig { asc: config.clone() });
+            frames.push(SourceFrame::AacConfig {
+                asc: config.clone(),
+            });
         }
         if self.audio.failed {
             return;

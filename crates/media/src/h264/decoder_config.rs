@@ -92,7 +92,10 @@ impl AvcDecoderConfig {
     /// A record for in-band parameter sets (4-byte NAL lengths), profile and level from the
     /// first SPS. Fails when there is no SPS or PPS, or one is too short or too long for the
     /// record's 16-bit lengths.
-    pub fn from_parameter_sets(sps: &[Bytes], pps: &[Bytes]) -> Result<AvcDecoderConfig, MediaError> {
+    pub fn from_parameter_sets(
+        sps: &[Bytes],
+        pps: &[Bytes],
+    ) -> Result<AvcDecoderConfig, MediaError> {
         let first = sps.first().ok_or(MediaError::Truncated {
             what: "SPS for an AVC decoder configuration",
             needed: 1,

@@ -224,7 +224,13 @@ mod tests {
     fn vp8_frames_are_joined_until_the_marker() {
         let mut a = RtpFrameAssembler::new(Codec::Vp8);
         let mut out = Vec::new();
-        a.push(10, 1000, false, &vp8_packet(true, true, &[0, 1, 2]), &mut out);
+        a.push(
+            10,
+            1000,
+            false,
+            &vp8_packet(true, true, &[0, 1, 2]),
+            &mut out,
+        );
         a.push(11, 1000, true, &vp8_packet(false, false, &[3, 4]), &mut out);
         a.push(12, 4000, true, &vp8_packet(true, false, &[1, 9]), &mut out);
         assert_eq!(

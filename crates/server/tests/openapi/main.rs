@@ -763,7 +763,11 @@ async fn stream_recording_settings_answer_as_documented() {
         .await;
     let stream = answer.json();
     assert_eq!(stream["record"], true, "{stream:#}");
-    assert_eq!(stream["recording_retention_days"], Value::Null, "{stream:#}");
+    assert_eq!(
+        stream["recording_retention_days"],
+        Value::Null,
+        "{stream:#}"
+    );
 
     for bad in [
         json!({ "title": "x", "recording_retention_days": 0 }),
@@ -870,7 +874,11 @@ async fn recordings_and_replays_answer_as_documented() {
         .iter()
         .filter_map(|r| r["id"].as_str())
         .collect();
-    assert_eq!(ids, [recording.id.as_str(), ready.id.as_str()], "{listed:#}");
+    assert_eq!(
+        ids,
+        [recording.id.as_str(), ready.id.as_str()],
+        "{listed:#}"
+    );
     assert_eq!(listed[0]["status"], "recording", "{listed:#}");
     assert_eq!(listed[0]["ended_at"], Value::Null, "{listed:#}");
     assert_eq!(listed[0]["thumbnail_url"], Value::Null, "{listed:#}");
@@ -891,7 +899,10 @@ async fn recordings_and_replays_answer_as_documented() {
     );
     assert_eq!(
         view["thumbnail_url"],
-        format!("https://live.example.com/replays/{}/thumbnail.jpg", ready.id)
+        format!(
+            "https://live.example.com/replays/{}/thumbnail.jpg",
+            ready.id
+        )
     );
     assert!(view["expires_at"].is_string(), "{view:#}");
     for method in ["GET", "PATCH", "DELETE"] {
@@ -969,8 +980,16 @@ async fn recordings_and_replays_answer_as_documented() {
         assert_eq!(answer.body.as_ref(), stored, "{uri}");
     }
     for (name, content_type, cache) in [
-        ("index.m3u8", "application/vnd.apple.mpegurl", "public, max-age=60"),
-        ("init.mp4", "video/mp4", "public, max-age=31536000, immutable"),
+        (
+            "index.m3u8",
+            "application/vnd.apple.mpegurl",
+            "public, max-age=60",
+        ),
+        (
+            "init.mp4",
+            "video/mp4",
+            "public, max-age=31536000, immutable",
+        ),
         (
             "seg0.m4s",
             "video/iso.segment",
@@ -978,7 +997,9 @@ async fn recordings_and_replays_answer_as_documented() {
         ),
     ] {
         let uri = format!("{replay}/720p/{name}");
-        let answer = app.probe(&spec, replay_file, &uri, &[], Body::empty()).await;
+        let answer = app
+            .probe(&spec, replay_file, &uri, &[], Body::empty())
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{uri}");
         assert_eq!(answer.header("content-type"), Some(content_type), "{uri}");
         assert_eq!(answer.header("cache-control"), Some(cache), "{uri}");
@@ -991,7 +1012,13 @@ async fn recordings_and_replays_answer_as_documented() {
         ("bytes=4090-9999", 4090, 4095),
     ] {
         let answer = app
-            .probe(&spec, replay_file, &segment_uri, &range(asked), Body::empty())
+            .probe(
+                &spec,
+                replay_file,
+                &segment_uri,
+                &range(asked),
+                Body::empty(),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::PARTIAL_CONTENT, "{asked}");
         assert_eq!(
@@ -1015,7 +1042,13 @@ async fn recordings_and_replays_answer_as_documented() {
     assert_eq!(answer.header("content-range"), Some("bytes */4096"));
     for asked in ["bytes=0-1,5-6", "items=0-1", "bytes=9-2"] {
         let answer = app
-            .probe(&spec, replay_file, &segment_uri, &range(asked), Body::empty())
+            .probe(
+                &spec,
+                replay_file,
+                &segment_uri,
+                &range(asked),
+                Body::empty(),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::RANGE_NOT_SATISFIABLE, "{asked}");
         assert_eq!(error_code(&answer), "range_not_satisfiable", "{asked}");
@@ -1023,10 +1056,26 @@ async fn recordings_and_replays_answer_as_documented() {
 
     // What is not there.
     for (operation, uri, code) in [
-        (replay_file, format!("{replay}/720p/seg7.m4s"), "hls_not_found"),
-        (replay_file, format!("{replay}/1080p/index.m3u8"), "hls_not_found"),
-        (replay_file, format!("{replay}/720p/seg0.0.m4s"), "hls_not_found"),
-        (replay_file, format!("{replay}/../index.m3u8"), "hls_not_found"),
+        (
+            replay_file,
+            format!("{replay}/720p/seg7.m4s"),
+            "hls_not_found",
+        ),
+        (
+            replay_file,
+            format!("{replay}/1080p/index.m3u8"),
+            "hls_not_found",
+        ),
+        (
+            replay_file,
+            format!("{replay}/720p/seg0.0.m4s"),
+            "hls_not_found",
+        ),
+        (
+            replay_file,
+            format!("{replay}/../index.m3u8"),
+            "hls_not_found",
+        ),
         (replay_top, format!("{replay}/poster.png"), "hls_not_found"),
         (
             replay_top,
@@ -1070,11 +1119,7 @@ async fn recordings_and_replays_answer_as_documented() {
         .await;
     assert_eq!(error_code(&answer), "recording_not_found");
     assert!(
-        hls.storage
-            .list(&prefix)
-            .await
-            .expect("list")
-            .is_empty(),
+        hls.storage.list(&prefix).await.expect("list").is_empty(),
         "the replay's files are left in storage"
     );
     app.engine.shutdown().await;

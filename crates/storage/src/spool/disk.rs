@@ -121,6 +121,14 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, StorageError> {
         }
     }
     for &seq in &metas {
+        if !datas.contains(&seq) {
+            // Removal deletes the meta first, so only a hand can leave a meta alone: it has
+            // nothing to upload.
+            tracing::error!(seq, dir = %shown, "spool: removing a meta without data");
+            fs::remove_file(meta_path(dir, seq)).map_err(io_err)?;
+            removed = true;
+            continue;
+        }
         match read_meta(dir, seq) {
             Ok(meta) => {
                 scan.entries.insert(seq, meta);
@@ -201,6 +209,8 @@ mod tests {
         // A corrupt entry: kept on disk, not resumed.
         fs::write(data_path(d, 5), b"xy").expect("write");
         fs::write(meta_path(d, 5), b"{not json").expect("write");
+        // A meta whose data was removed by hand.
+        fs::write(meta_path(d, 8), b"{}").expect("write");
         // Wrong length.
         write_entry(d, &meta(6, "a/3.m4s", 10), b"short").expect("write");
 
@@ -209,6 +219,7 @@ mod tests {
         assert_eq!(scan.entries[&3], meta(3, "a/1.m4s", 3));
         assert_eq!(scan.next_seq, 10);
         assert!(!data_path(d, 9).exists());
+        assert!(!meta_path(d, 8).exists());
         assert!(!d.join(format!("{TMP_PREFIX}1.2")).exists());
         assert!(data_path(d, 5).exists() && meta_path(d, 5).exists());
         assert!(data_path(d, 6).exists() && meta_path(d, 6).exists());

@@ -469,16 +469,17 @@ impl Uploader {
         };
         let mut state = lock(&self.shared.state);
         match outcome {
-            Outcome::Uploaded | Outcome::Missing => {
-                if matches!(outcome, Outcome::Missing) {
-                    tracing::error!(
-                        key,
-                        seq,
-                        "spool: entry data vanished before upload; dropped"
-                    );
-                } else {
-                    state.uploaded_total += 1;
-                }
+            Outcome::Missing => {
+                tracing::error!(
+                    key,
+                    seq,
+                    "spool: entry data vanished before upload; dropped"
+                );
+                state.remove(seq);
+                self.shared.publish(&state);
+            }
+            Outcome::Uploaded => {
+                state.uploaded_total += 1;
                 state.remove(seq);
                 self.shared.publish(&state);
                 drop(state);
@@ -533,7 +534,12 @@ async fn upload(shared: &Shared, seq: u64, key: &str, content_type: &str) -> Out
     let dir = shared.dir.clone();
     let body = match tokio::task::spawn_blocking(move || disk::read_data(&dir, seq)).await {
         Ok(Ok(body)) => Bytes::from(body),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Outcome::Missing,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
+            // Nothing left to upload: drop the meta too, or every restart would complain.
+            let dir = shared.dir.clone();
+            let _ = tokio::task::spawn_blocking(move || disk::remove_entry(&dir, seq)).await;
+            return Outcome::Missing;
+        }
         Ok(Err(e)) => return Outcome::Failed(StorageError::io(key, e)),
         Err(join) => {
             return Outcome::Failed(StorageError::io(key, io::Error::other(join.to_string())));
