@@ -33,7 +33,7 @@ start=$(date +%s.%N)
 /usr/bin/time -f '%U %S' -o "$work/ffmpeg.time" ffmpeg -hide_banner -loglevel error -y -i "$work/in.ts" \
   -filter_complex "[0:v]split=3[a][b][c];[a]scale=1280:720[v1];[b]scale=852:480[v2];[c]scale=640:360[v3]" \
   -map 0:v -map 0:a -map "[v1]" -map 0:a -map "[v2]" -map 0:a -map "[v3]" -map 0:a \
-  -c:v:0 copy -c:a copy \
+  -c:v:0 copy -c:a copy -bsf:a aac_adtstoasc \
   -c:v:1 libx264 $x264 -profile:v:1 high -b:v:1 2800k -maxrate:v:1 4200k -bufsize:v:1 5600k \
   -c:v:2 libx264 $x264 -profile:v:2 high -b:v:2 1400k -maxrate:v:2 2100k -bufsize:v:2 2800k \
   -c:v:3 libx264 $x264 -profile:v:3 high -b:v:3 800k -maxrate:v:3 1200k -bufsize:v:3 1600k \

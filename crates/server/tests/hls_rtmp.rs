@@ -363,14 +363,7 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
 
     // Retention: expire it now; the job deletes files and row.
     let rec_id = recording["id"].as_str().expect("id");
-    let patched = http
-        .patch(format!("{base}/api/v1/recordings/{rec_id}"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"expires_at": "2020-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(patched.status(), 200);
+    binary::expire_recording(&http, &base, ADMIN, rec_id).await;
     let media_dir = server
         .data_dir
         .join("media")

@@ -95,6 +95,7 @@ fn settings(port: u16) -> Vec<(&'static str, String)> {
         ("GREENROOM_S3_SECRET_ACCESS_KEY", SECRET.to_owned()),
         ("GREENROOM_S3_PATH_STYLE", "true".to_owned()),
         ("GREENROOM_HLS_PRESET", "ultrafast".to_owned()),
+        ("GREENROOM_RETENTION_INTERVAL_SECS", "1".to_owned()),
     ]
 }
 
@@ -235,6 +236,24 @@ async fn an_s3_outage_mid_stream_loses_no_segment_and_a_restart_resumes_uploads(
         .parse()
         .unwrap_or(0.0);
     assert!(duration > 10.0, "replay of {duration}s");
+
+    // Retention: expired, the recording leaves the bucket and the database.
+    binary::expire_recording(&http, &base, ADMIN, &rec_id).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let gone = recordings(&http, &base, &id)
+            .await
+            .as_array()
+            .is_some_and(Vec::is_empty);
+        if gone && count_objects(&bucket_dir.join(&rec_id)) == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired recording is still in S3"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // Restart: S3 down, a second stream recorded, the server stopped; started again with S3
     // back, it uploads what waited.

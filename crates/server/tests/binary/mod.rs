@@ -101,3 +101,15 @@ pub fn start_in(
         dir: Some(dir),
     }
 }
+
+/// Sets a recording's expiry in the past (the retention job then deletes it).
+pub async fn expire_recording(http: &reqwest::Client, base: &str, admin: &str, id: &str) {
+    let patched = http
+        .patch(format!("{base}/api/v1/recordings/{id}"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"expires_at": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect("PATCH the recording");
+    assert_eq!(patched.status(), 200, "expiring recording {id}");
+}
