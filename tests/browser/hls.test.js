@@ -13,9 +13,11 @@
 // figures (`[hls] …`) are logged, not asserted.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -40,6 +42,41 @@ const LATENCY_WINDOW_MS = 5_000;
 const LATENCY_SAMPLE_MS = 250;
 
 const HLS_JS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js');
+
+/** s3s-fs (an S3-compatible server that checks signatures), from scripts/install-test-tools.sh. */
+const S3S_FS =
+  process.env.GREENROOM_S3S_FS ||
+  path.join(os.homedir(), '.cache', 'greenroom-tools', 'bin', 's3s-fs');
+const S3_BUCKET = 'replays';
+const S3_ACCESS = 'greenroombrowser';
+const S3_SECRET = 'greenroombrowsersecret42';
+
+/** Starts s3s-fs on a free port over a fresh directory holding the bucket. */
+async function startS3() {
+  assert.ok(fs.existsSync(S3S_FS), `s3s-fs not found at ${S3S_FS}: run scripts/install-test-tools.sh`);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'greenroom-s3-'));
+  fs.mkdirSync(path.join(root, S3_BUCKET));
+  const port = await freeTcpPort();
+  const child = spawnTracked(S3S_FS, [
+    '--host', '127.0.0.1', '--port', String(port),
+    '--access-key', S3_ACCESS, '--secret-key', S3_SECRET, root,
+  ]);
+  await waitFor(
+    's3s-fs listening',
+    () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.status).catch(() => null),
+    (status) => status !== null,
+    { timeoutMs: 10_000, intervalMs: 100 },
+  );
+  return { child, root, port };
+}
+
+/** Files under `dir`, recursively. */
+function filesUnder(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)],
+  );
+}
 
 /** ffmpeg arguments for an endless RTMP publish of a 1080p test pattern and tone. */
 function ffmpegArgs(url) {
@@ -300,10 +337,21 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
   let players; // the player page's HTTP server
   const publishers = new Set(); // ffmpeg children still running
   const rtmp = {}; // step a → step b: {stream, ffmpeg}
+  let s3; // recordings go to a real S3-compatible server
 
   before(async () => {
+    s3 = await startS3();
     server = await Greenroom.start({
-      env: { GREENROOM_HLS: 'true', GREENROOM_HLS_PRESET: 'ultrafast' },
+      env: {
+        GREENROOM_HLS: 'true',
+        GREENROOM_HLS_PRESET: 'ultrafast',
+        GREENROOM_S3_BUCKET: S3_BUCKET,
+        GREENROOM_S3_ENDPOINT: `http://127.0.0.1:${s3.port}`,
+        GREENROOM_S3_ACCESS_KEY_ID: S3_ACCESS,
+        GREENROOM_S3_SECRET_ACCESS_KEY: S3_SECRET,
+        GREENROOM_S3_PATH_STYLE: 'true',
+        GREENROOM_RETENTION_INTERVAL_SECS: '1',
+      },
     });
     players = await startPlayerServer();
     browser = await launchChromium();
@@ -319,6 +367,10 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
       await new Promise((resolve) => players.close(resolve));
     }
     if (server) await server.stop();
+    if (s3) {
+      await stopChild(s3.child);
+      fs.rmSync(s3.root, { recursive: true, force: true });
+    }
   });
 
   function ffmpegLogTail(child) {
@@ -473,13 +525,17 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
     const index = before.levels.findIndex((l) => l.height === height);
     assert.ok(index >= 0, `${what}: no ${height}p level in ${JSON.stringify(before.levels)}`);
     const switchedBefore = before.switched.length;
+    // hls.js sends no LEVEL_SWITCHED when it already plays that level.
+    const already = before.currentLevel === index && before.videoHeight === height;
     await page.evaluate((i) => window.setLevel(i), index);
-    await waitFor(
-      `${what}: LEVEL_SWITCHED to level ${index} (${height}p)`,
-      () => snapshot(page),
-      (s) => s.switched.slice(switchedBefore).includes(index) || s.fatal,
-      { timeoutMs: MEDIA_TIMEOUT_MS, intervalMs: 250 },
-    );
+    if (!already) {
+      await waitFor(
+        `${what}: LEVEL_SWITCHED to level ${index} (${height}p)`,
+        () => snapshot(page),
+        (s) => s.switched.slice(switchedBefore).includes(index) || s.fatal,
+        { timeoutMs: MEDIA_TIMEOUT_MS, intervalMs: 250 },
+      );
+    }
     const playing = await waitPlaying(page, `${what} after switching to ${height}p`, { height });
     assert.equal(playing.currentLevel, index, `${what}: hls.currentLevel stays at ${height}p`);
     return playing;
@@ -655,6 +711,31 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
         `${landed.currentTime.toFixed(2)} s, plays on`,
     );
 
+    // The replay was played from the S3 bucket; once expired, the retention job removes it.
+    const inBucket = path.join(s3.root, S3_BUCKET, 'recordings', rtmp.stream.id, recording.id);
+    assert.ok(
+      filesUnder(inBucket).some((f) => f.endsWith('.m4s')),
+      `segments in the S3 bucket under ${inBucket}`,
+    );
+    const expire = await fetch(`${server.baseUrl}/api/v1/recordings/${recording.id}`, {
+      method: 'PATCH',
+      headers: {
+        authorization: `Bearer ${server.adminToken}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ expires_at: '2020-01-01T00:00:00Z' }),
+    });
+    assert.equal(expire.status, 200, `PATCH expires_at: ${await expire.text()}`);
+    await waitFor(
+      'retention: the expired replay leaves S3 and the API',
+      async () => ({
+        files: filesUnder(inBucket).length,
+        replay: (await get(recording.replay_url)).status,
+      }),
+      (s) => s.files === 0 && s.replay === 404,
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+
     // By now the stream has been off air for a while: it has no live HLS any more.
     const gone = await waitFor(
       `GET ${stream.hls_url} → 404 after the publisher left`,
@@ -703,6 +784,24 @@ describe('HLS of live streams and their replays, played by hls.js', () => {
       ['1280x720', '852x480', '640x360'],
       `master playlist variants:\n${master.text}`,
     );
+    // ffprobe reads every variant with the advertised size and codecs.
+    for (const variant of variants) {
+      const probed = JSON.parse(
+        execFileSync(
+          'ffprobe',
+          ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', variant.url],
+          { encoding: 'utf8', timeout: 60_000 },
+        ),
+      ).streams;
+      const video = probed.find((p) => p.codec_name === 'h264');
+      assert.ok(video, `ffprobe ${variant.url}: ${JSON.stringify(probed)}`);
+      assert.equal(`${video.width}x${video.height}`, variant.resolution, `ffprobe ${variant.url}`);
+      assert.ok(
+        probed.some((p) => p.codec_name === 'aac'),
+        `ffprobe ${variant.url}: AAC audio in ${JSON.stringify(probed)}`,
+      );
+      assert.match(variant.codecs ?? '', /^avc1\.[0-9a-f]{6},mp4a\.40\.2$/, 'CODECS');
+    }
 
     const page = await openPlayer(ctx, 'WHIP HLS');
     const parsed = await play(page, stream.hls_url, true);

@@ -35,6 +35,8 @@ const QUEUE: usize = 1024;
 const OFFSET_90K: i64 = 90_000;
 /// How long video waits for the audio track's configuration before going without audio.
 const AUDIO_WAIT_90K: i64 = 90_000 * 3 / 2;
+/// How long a source that is encoded at every rendition is decoded before its size is taken.
+const PLAN_AFTER_90K: i64 = 90_000 * 2;
 /// Samples held for a rendition whose segmenter cannot start yet.
 const MAX_PENDING: usize = 600;
 
@@ -125,6 +127,7 @@ struct LiveState {
     frame_rate: Option<f64>,
     master: Option<String>,
     ended: bool,
+    ended_at: Option<std::time::Instant>,
 }
 
 /// A live stream's HLS as the HTTP side reads it.
@@ -160,6 +163,11 @@ impl LiveHls {
     /// Whether the stream ended.
     pub fn is_ended(&self) -> bool {
         self.lock().ended
+    }
+
+    /// How long ago the stream ended (`None` while live).
+    pub fn ended_for(&self) -> Option<Duration> {
+        self.lock().ended_at.map(|t| t.elapsed())
     }
 
     /// The renditions' names, highest first.
@@ -268,6 +276,7 @@ impl LiveHls {
     fn end(&self) {
         let mut state = self.lock();
         state.ended = true;
+        state.ended_at = Some(std::time::Instant::now());
         for v in &mut state.variants {
             v.live.mark_ended();
         }
@@ -584,54 +593,25 @@ impl Packager {
                 return;
             };
             let passthrough = codec == SourceCodec::H264 && self.source.passthrough;
-            let plans = plan(width, height, &self.options.ladder, passthrough);
-            let rungs = plans
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| !p.passthrough)
-                .map(|(output, p)| RungSpec {
-                    output,
-                    width: p.width,
-                    height: p.height,
-                    bitrate_bps: p.video_bitrate_bps,
-                })
-                .collect();
-            match VideoLadder::new(codec, rungs, self.options.encoder.clone()) {
+            match VideoLadder::new(codec, Vec::new(), self.options.encoder.clone()) {
                 Ok(ladder) => {
-                    tracing::info!(stream = %self.stream, width, height, renditions = ?plans.iter().map(|p| &p.name).collect::<Vec<_>>(), passthrough, "HLS ladder");
                     self.video = Some(VideoPath {
                         ladder,
                         codec,
                         passthrough,
                         first_pts: t_pts,
                     });
-                    self.live.set_variants(
-                        &plans,
-                        &LiveConfig {
-                            window_segments: self.options.window_segments,
-                            segment_target: self.options.segment_target,
-                            part_target: self.options.part_target,
-                        },
-                    );
-                    if let Some(recorder) = self.recorder.as_mut() {
-                        recorder.record(RecordEvent::Variants(plans.clone()));
-                    }
-                    self.variants = plans
-                        .into_iter()
-                        .map(|plan| Variant {
-                            plan,
-                            track: None,
-                            segmenter: None,
-                            pending: Vec::new(),
-                            codecs: String::new(),
-                        })
-                        .collect();
                 }
                 Err(error) => {
                     tracing::error!(stream = %self.stream, %error, "HLS transcoder unavailable: no HLS for this stream");
                     self.video_failed = true;
                     return;
                 }
+            }
+            // A passed-through source is planned from its SPS at once; others once their
+            // size settles (see `plan_variants`).
+            if passthrough && !self.plan_variants(width, height) {
+                return;
             }
         }
         let Some(passthrough) = self
@@ -674,6 +654,20 @@ impl Packager {
                 }
             };
             let passthrough = video.passthrough;
+            let first_pts = video.first_pts;
+            if self.variants.is_empty() {
+                // WebRTC sources start small while their bandwidth estimate ramps up (and a
+                // simulcast tap may start on a low layer): plan from what is decoded after a
+                // while, not from the first keyframe.
+                let size = video.ladder.picture_size();
+                let Some((width, height)) = size.filter(|_| picture - first_pts >= PLAN_AFTER_90K)
+                else {
+                    continue;
+                };
+                if !self.plan_variants(width, height) {
+                    return;
+                }
+            }
             let cut = if passthrough {
                 let mut cut = false;
                 while self.pending_cuts.front().is_some_and(|c| *c <= picture) {
@@ -720,6 +714,54 @@ impl Packager {
             }
             self.encoded = encoded;
         }
+    }
+
+    /// Decides the renditions for a `width` x `height` source; false if HLS cannot be made.
+    fn plan_variants(&mut self, width: u32, height: u32) -> bool {
+        let Some(video) = self.video.as_mut() else {
+            return false;
+        };
+        let passthrough = video.passthrough;
+        let plans = plan(width, height, &self.options.ladder, passthrough);
+        let rungs = plans
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.passthrough)
+            .map(|(output, p)| RungSpec {
+                output,
+                width: p.width,
+                height: p.height,
+                bitrate_bps: p.video_bitrate_bps,
+            })
+            .collect();
+        if let Err(error) = video.ladder.set_rungs(rungs) {
+            tracing::error!(stream = %self.stream, %error, "HLS ladder refused: no HLS for this stream");
+            self.video_failed = true;
+            return false;
+        }
+        tracing::info!(stream = %self.stream, width, height, renditions = ?plans.iter().map(|p| &p.name).collect::<Vec<_>>(), passthrough, "HLS ladder");
+        self.live.set_variants(
+            &plans,
+            &LiveConfig {
+                window_segments: self.options.window_segments,
+                segment_target: self.options.segment_target,
+                part_target: self.options.part_target,
+            },
+        );
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.record(RecordEvent::Variants(plans.clone()));
+        }
+        self.variants = plans
+            .into_iter()
+            .map(|plan| Variant {
+                plan,
+                track: None,
+                segmenter: None,
+                pending: Vec::new(),
+                codecs: String::new(),
+            })
+            .collect();
+        true
     }
 
     fn count_frame(&mut self, pts: i64) {

@@ -105,6 +105,12 @@ impl LocalPublisher {
         }
     }
 
+    /// Whether any WebRTC viewer is subscribed to the stream now (waiting ones included): a
+    /// source may skip work only viewers would see.
+    pub fn has_viewers(&self) -> bool {
+        self.route.subscriber_workers.load(Ordering::Acquire) != 0
+    }
+
     /// The session id (as shown in the stream's stats).
     pub fn session(&self) -> &SessionId {
         &self.session

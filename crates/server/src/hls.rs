@@ -21,6 +21,9 @@ use tokio::sync::Notify;
 
 use crate::recording::Recordings;
 
+/// How long an ended session's playlists and segments stay served.
+pub const ENDED_GRACE: Duration = Duration::from_secs(60);
+
 /// A stream's current (or last) HLS session.
 #[derive(Clone)]
 pub struct StreamHls {
@@ -126,8 +129,19 @@ impl HlsHub {
     }
 
     /// Follows the engine: a WebRTC publish that goes live gets a tapped session; a stream
-    /// that goes idle stops its tap.
+    /// that goes idle stops its tap. Ended sessions are forgotten after [`ENDED_GRACE`] (players
+    /// still on them have read `EXT-X-ENDLIST` by then; the replay is the recording's).
     pub fn follow(&self, engine: RtcEngine) {
+        let sweeper = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ENDED_GRACE / 2);
+            loop {
+                tick.tick().await;
+                sweeper
+                    .lock()
+                    .retain(|_, s| s.live.ended_for().is_none_or(|d| d < ENDED_GRACE));
+            }
+        });
         let hub = self.clone();
         let mut events = engine.events();
         tokio::spawn(async move {
@@ -248,11 +262,14 @@ fn run_tap(
                 let switch = match &video {
                     None => true,
                     // The layer followed went away: follow the best one left.
+                    // A better layer appeared (the publisher ramps up), or the one followed
+                    // went away for a second: follow the best one.
                     Some((layer, ..)) => {
                         if *layer == packet.layer {
                             last_top_seen = Instant::now();
                         }
-                        *layer != best && last_top_seen.elapsed() > Duration::from_secs(1)
+                        best > *layer
+                            || (*layer != best && last_top_seen.elapsed() > Duration::from_secs(1))
                     }
                 };
                 if switch && packet.layer == best {

@@ -85,6 +85,11 @@ async fn master(
             let notified = hls.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if hls.live.is_ended() {
+                return Err(ApiError::HlsNotFound {
+                    what: format!("stream {stream} is not live; its replay is in its recordings"),
+                });
+            }
             if let Some(text) = hls.live.master() {
                 let prefix = format!("{}/", hls.session);
                 let body: String = text
@@ -98,11 +103,6 @@ async fn master(
                     })
                     .collect();
                 return Ok(answer(body, PLAYLIST, NO_CACHE));
-            }
-            if hls.live.is_ended() {
-                return Err(ApiError::HlsNotFound {
-                    what: format!("stream {stream} ended before its first segment"),
-                });
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() || tokio::time::timeout(remaining, notified).await.is_err() {

@@ -134,28 +134,7 @@ impl VideoLadder {
                 options.preset
             )));
         }
-        for rung in &rungs {
-            if ![rung.width, rung.height]
-                .iter()
-                .all(|d| (2..=4096).contains(d) && d % 2 == 0)
-            {
-                return Err(TranscodeError::Invalid(format!(
-                    "rung size {}x{} must be even and 2..=4096",
-                    rung.width, rung.height
-                )));
-            }
-            if !(50_000..=50_000_000).contains(&rung.bitrate_bps) {
-                return Err(TranscodeError::Invalid(format!(
-                    "rung bitrate {} must be 50 kbit/s..50 Mbit/s",
-                    rung.bitrate_bps
-                )));
-            }
-        }
-        if !rungs.is_empty() {
-            encoder::find_by_name("libx264").ok_or(TranscodeError::CodecNotFound {
-                codec: "libx264 encoder",
-            })?;
-        }
+        check_rungs(&rungs)?;
         let (id, name) = match codec {
             SourceCodec::H264 => (codec::Id::H264, "h264 decoder"),
             SourceCodec::Vp8 => (codec::Id::VP8, "vp8 decoder"),
@@ -182,6 +161,21 @@ impl VideoLadder {
             last_pts: None,
             thumbnail: None,
         })
+    }
+
+    /// Replaces the rungs (before the first [`VideoLadder::encode`]: the caller decides them
+    /// once the source's size is known).
+    pub fn set_rungs(&mut self, rungs: Vec<RungSpec>) -> Result<(), TranscodeError> {
+        check_rungs(&rungs)?;
+        self.rungs = rungs
+            .into_iter()
+            .map(|spec| Rung {
+                spec,
+                scaler: None,
+                encoder: None,
+            })
+            .collect();
+        Ok(())
     }
 
     /// Sends one encoded frame (decode order; H.264 in Annex B with in-band parameter sets)
@@ -306,6 +300,32 @@ impl VideoLadder {
             Err(e) => Err(TranscodeError::frame("encoding the thumbnail", pts)(e)),
         }
     }
+}
+
+fn check_rungs(rungs: &[RungSpec]) -> Result<(), TranscodeError> {
+    for rung in rungs {
+        if ![rung.width, rung.height]
+            .iter()
+            .all(|d| (2..=4096).contains(d) && d % 2 == 0)
+        {
+            return Err(TranscodeError::Invalid(format!(
+                "rung size {}x{} must be even and 2..=4096",
+                rung.width, rung.height
+            )));
+        }
+        if !(50_000..=50_000_000).contains(&rung.bitrate_bps) {
+            return Err(TranscodeError::Invalid(format!(
+                "rung bitrate {} must be 50 kbit/s..50 Mbit/s",
+                rung.bitrate_bps
+            )));
+        }
+    }
+    if !rungs.is_empty() {
+        encoder::find_by_name("libx264").ok_or(TranscodeError::CodecNotFound {
+            codec: "libx264 encoder",
+        })?;
+    }
+    Ok(())
 }
 
 struct Thumbnailer {

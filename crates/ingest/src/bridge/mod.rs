@@ -15,26 +15,29 @@
 //! frames ([`FlvBridge::aac_raw`]).
 //!
 //! Outputs that need whole frames (HLS, recording) get the source's frames as they came, before
-//! any of the above: H.264 in Annex B (with its B-frames and parameter sets before every
-//! keyframe) and AAC, through the [`BridgeOptions::frames`] sink.
+//! any of the above and on the network side, so a slow WebRTC transcoder never holds them up:
+//! H.264 in Annex B (with its B-frames and parameter sets before every keyframe) and AAC,
+//! through the [`BridgeOptions::frames`] sink.
 //!
 //! The thread is fed through a bounded queue: when it falls behind (a transcoder slower than
 //! real time), tags are dropped and counted rather than buffered without bound.
 
+mod frames;
 mod video;
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Instant;
 
 use bytes::Bytes;
+use greenroom_media::FrameSink;
 use greenroom_media::flv::{FlvAudio, FlvVideo};
 use greenroom_media::h264::AvcDecoderConfig;
-use greenroom_media::{FrameSink, SourceFrame};
 use greenroom_rtc::{
     Codec, Layer, LocalPublisher, LocalRtp, MediaHandling, SourceInfo, SourceProtocol, TrackKind,
 };
 
 use crate::transcode::AacToOpus;
+use frames::FrameFeed;
 use video::{Frame, FrameData, Video};
 
 /// Tags queued between the network task and the media thread.
@@ -89,6 +92,8 @@ enum Tag {
 /// The network side's handle: hands tags to the media thread.
 pub struct FlvBridge {
     tx: Option<SyncSender<Tag>>,
+    /// The source's frames for HLS and recording, fed here on the network side.
+    feed: Option<FrameFeed>,
     thread: Option<std::thread::JoinHandle<()>>,
     dropped: u64,
     stream: String,
@@ -108,8 +113,9 @@ impl FlvBridge {
         stream: &str,
         protocol: SourceProtocol,
         publisher: LocalPublisher,
-        options: BridgeOptions,
+        mut options: BridgeOptions,
     ) -> FlvBridge {
+        let feed = options.frames.take().map(FrameFeed::new);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let name = format!("greenroom-flv-{}", &stream[..stream.len().min(8)]);
         let stream_owned = stream.to_owned();
@@ -125,6 +131,7 @@ impl FlvBridge {
             }
         };
         FlvBridge {
+            feed,
             tx: thread.as_ref().map(|_| tx),
             thread,
             dropped: 0,
@@ -133,6 +140,9 @@ impl FlvBridge {
     }
 
     pub fn video(&mut self, timestamp_ms: u32, body: Bytes) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.video_tag(timestamp_ms, &body);
+        }
         self.push(Tag::Video {
             timestamp_ms,
             body,
@@ -141,12 +151,18 @@ impl FlvBridge {
     }
 
     pub fn audio(&mut self, timestamp_ms: u32, body: Bytes) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.audio_tag(timestamp_ms, &body);
+        }
         self.push(Tag::Audio { timestamp_ms, body });
     }
 
     /// One H.264 access unit in Annex B (start codes; SPS/PPS in band before keyframes), in
     /// decode order, presented at `pts_90k` (90 kHz, from the start of the session).
     pub fn h264_annexb(&mut self, pts_90k: i64, access_unit: Bytes) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.annexb(pts_90k, &access_unit);
+        }
         self.push(Tag::AnnexB {
             pts_90k,
             access_unit,
@@ -157,11 +173,17 @@ impl FlvBridge {
     /// The AAC `AudioSpecificConfig` of the raw frames that follow (each one restarts the
     /// AAC decoder).
     pub fn aac_config(&mut self, config: Bytes) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.aac_config(config.clone());
+        }
         self.push(Tag::AacConfig { config });
     }
 
     /// One raw AAC frame (no ADTS header) whose first sample plays at `pts_ms`.
     pub fn aac_raw(&mut self, pts_ms: i64, frame: Bytes) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.aac_raw(pts_ms, &frame);
+        }
         self.push(Tag::AacRaw { pts_ms, frame });
     }
 
@@ -214,10 +236,6 @@ struct Pipeline {
     /// RTMP: a composition time offset has been seen (B-frames).
     b_frames: bool,
     audio: AudioState,
-    /// The source's frames, for HLS and recording.
-    frames: Option<Box<dyn FrameSink>>,
-    /// The H.264 configuration in force (RTMP): NAL length size and parameter sets.
-    avc_config: Option<AvcDecoderConfig>,
 }
 
 impl Pipeline {
@@ -235,8 +253,6 @@ impl Pipeline {
         };
         publisher.set_source(source.clone());
         Pipeline {
-            frames: options.frames,
-            avc_config: None,
             video: Video::new(&stream, options.simulcast_ladder),
             stream,
             publisher,
@@ -310,7 +326,6 @@ impl Pipeline {
             FlvVideo::AvcSequenceHeader { record } => match AvcDecoderConfig::parse(record) {
                 Ok(config) => {
                     tracing::info!(stream = %self.stream, resolution = ?config.resolution(), "H.264 configuration");
-                    self.avc_config = Some(config.clone());
                     self.video.set_config(config);
                 }
                 Err(error) => {
@@ -325,7 +340,6 @@ impl Pipeline {
                 // Any composition time offset means frames are reordered: B-frames.
                 self.b_frames |= composition_time_ms != 0;
                 let pts_ms = i64::from(timestamp_ms) + i64::from(composition_time_ms);
-                self.send_avcc_frame(avcc, keyframe, i64::from(timestamp_ms) * 90, pts_ms * 90);
                 self.handle_frame(Frame {
                     data: FrameData::Avcc(avcc),
                     keyframe,
@@ -349,46 +363,12 @@ impl Pipeline {
         self.last_annexb_pts_90k = Some(pts_90k);
         let keyframe = greenroom_media::h264::annexb_to_nals(access_unit)
             .any(|nal| nal.first().is_some_and(|b| b & 0x1f == 5));
-        if let Some(frames) = self.frames.as_mut() {
-            // RTSP carries presentation times only: decode order is arrival order.
-            frames.push(SourceFrame::H264 {
-                data: Bytes::copy_from_slice(access_unit),
-                pts_90k,
-                dts_90k: pts_90k,
-                keyframe,
-            });
-        }
         self.handle_frame(Frame {
             data: FrameData::AnnexB(access_unit),
             keyframe,
             pts_90k,
             b_frames: self.b_frames,
             received,
-        });
-    }
-
-    /// Hands an RTMP frame to the frame sink in Annex B, parameter sets before keyframes.
-    fn send_avcc_frame(&mut self, avcc: &[u8], keyframe: bool, dts_90k: i64, pts_90k: i64) {
-        let (Some(frames), Some(config)) = (self.frames.as_mut(), self.avc_config.as_ref()) else {
-            return;
-        };
-        let Ok(body) = greenroom_media::h264::avcc_to_annexb(avcc, usize::from(config.length_size))
-        else {
-            return;
-        };
-        let mut data = Vec::with_capacity(body.len() + 64);
-        if keyframe {
-            for set in config.sps.iter().chain(&config.pps) {
-                data.extend_from_slice(&[0, 0, 0, 1]);
-                data.extend_from_slice(set);
-            }
-        }
-        data.extend_from_slice(&body);
-        frames.push(SourceFrame::H264 {
-            data: Bytes::from(data),
-            pts_90k,
-            dts_90k,
-            keyframe,
         });
     }
 
@@ -422,11 +402,6 @@ impl Pipeline {
 
     /// (Re)starts AAC to Opus for an `AudioSpecificConfig`.
     fn handle_aac_config(&mut self, config: Bytes) {
-        if let Some(frames) = self.frames.as_mut() {
-            frames.push(SourceFrame::AacConfig {
-                asc: config.clone(),
-            });
-        }
         if self.audio.failed {
             return;
         }
@@ -443,12 +418,6 @@ impl Pipeline {
     }
 
     fn handle_aac_raw(&mut self, pts_ms: i64, data: &[u8]) {
-        if let Some(frames) = self.frames.as_mut() {
-            frames.push(SourceFrame::Aac {
-                data: Bytes::copy_from_slice(data),
-                pts_90k: pts_ms * 90,
-            });
-        }
         let Some(transcoder) = self.audio.transcoder.as_mut() else {
             return;
         };

@@ -84,6 +84,8 @@ pub(super) struct Video {
     sequence_numbers: [u16; 3],
     scratch: Vec<RtpPayload>,
     latency: LatencyMeter,
+    /// A transcoded path skips frames while no WebRTC viewer is subscribed.
+    paused: bool,
 }
 
 impl Video {
@@ -106,6 +108,7 @@ impl Video {
             sequence_numbers: [rand::random(), rand::random(), rand::random()],
             scratch: Vec::new(),
             latency: LatencyMeter::default(),
+            paused: false,
         }
     }
 
@@ -172,6 +175,18 @@ impl Video {
             self.send(publisher, Layer::High, &nals, params, frame.pts_90k);
             self.report_latency(pts_ms);
             return;
+        }
+        // Nobody watches over WebRTC: no transcoding for nobody. Resume at a source keyframe
+        // (the decoder needs one) once someone subscribes.
+        if !publisher.has_viewers() {
+            self.paused = true;
+            return;
+        }
+        if self.paused {
+            if !frame.keyframe {
+                return;
+            }
+            self.paused = false;
         }
         let Some(annexb) = self.annexb(&frame) else {
             return;
