@@ -4,6 +4,8 @@ use bytes::Bytes;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::util::picture;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
 use ffmpeg_next::{Dictionary, Packet, Rational, codec, decoder, encoder, frame};
 
 use super::error::TranscodeError;
@@ -48,7 +50,8 @@ pub struct RungSpec {
 pub struct EncoderOptions {
     /// An x264 preset (default "superfast").
     pub preset: String,
-    /// libx264 threads per rung (0: x264 decides; with `tune=zerolatency` it slices).
+    /// libx264 threads per rung (default 1: the rungs already encode in parallel; 0 lets x264
+    /// decide, which with `tune=zerolatency` means slices).
     pub threads: u32,
     /// The source's frame rate if known (only informs rate control); 30 otherwise.
     pub frame_rate: Option<(i32, i32)>,
@@ -58,7 +61,7 @@ impl Default for EncoderOptions {
     fn default() -> Self {
         EncoderOptions {
             preset: "superfast".to_owned(),
-            threads: 0,
+            threads: 1,
             frame_rate: None,
         }
     }
@@ -83,7 +86,9 @@ pub struct EncodedPicture {
 /// (`keyint=infinite`, `scenecut=0`) and never delays a frame (`tune=zerolatency`, no
 /// B-frames): each `encode` returns this picture on every rung.
 ///
-/// **Not `Send`** (swscale): build it on the thread that runs it.
+/// Each rung scales and encodes on a thread of its own (the renditions of one picture in
+/// parallel); decoding stays on the caller's thread. **Not `Send`** (swscale, for the
+/// thumbnails): build it on the thread that runs it.
 pub struct VideoLadder {
     decoder: decoder::Video,
     decoded: frame::Video,
@@ -95,10 +100,101 @@ pub struct VideoLadder {
     thumbnail: Option<Thumbnailer>,
 }
 
+/// One rung's scaler and encoder, on a thread of its own: the renditions of a picture are
+/// encoded in parallel while the packager thread waits for all of them.
 struct Rung {
     spec: RungSpec,
+    jobs: Option<SyncSender<Job>>,
+    results: Receiver<Result<Vec<EncodedPicture>, TranscodeError>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A picture for a rung thread.
+struct Job {
+    picture: frame::Video,
+    pts: i64,
+    idr: bool,
+}
+
+impl Rung {
+    fn spawn(spec: RungSpec, options: EncoderOptions) -> Result<Rung, TranscodeError> {
+        let (jobs, job_rx) = sync_channel::<Job>(1);
+        let (result_tx, results) = sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name(format!("greenroom-hls-{}p", spec.height))
+            .spawn(move || {
+                let mut worker = RungWorker {
+                    spec,
+                    options,
+                    scaler: None,
+                    encoder: None,
+                    packet: Packet::empty(),
+                };
+                while let Ok(mut job) = job_rx.recv() {
+                    let result = worker.encode(&mut job);
+                    if result_tx.send(result).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| TranscodeError::Invalid(format!("cannot start a rung thread: {e}")))?;
+        Ok(Rung {
+            spec,
+            jobs: Some(jobs),
+            results,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Rung {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What a rung thread owns.
+struct RungWorker {
+    spec: RungSpec,
+    options: EncoderOptions,
     scaler: Option<Scaler>,
     encoder: Option<encoder::video::Encoder>,
+    packet: Packet,
+}
+
+impl RungWorker {
+    fn encode(&mut self, job: &mut Job) -> Result<Vec<EncodedPicture>, TranscodeError> {
+        let pts = job.pts;
+        if self.encoder.is_none() {
+            let frame_rate = self
+                .options
+                .frame_rate
+                .map_or(Rational::new(30, 1), |(n, d)| {
+                    Rational::new(n.max(1), d.max(1))
+                });
+            self.encoder = Some(open_x264(&self.spec, &self.options, frame_rate)?);
+        }
+        let size = (self.spec.width, self.spec.height);
+        let picture = scale(&mut self.scaler, &mut job.picture, size, pts)?;
+        picture.set_kind(if job.idr {
+            picture::Type::I
+        } else {
+            picture::Type::None
+        });
+        picture.set_pts(Some(pts));
+        let mut out = Vec::with_capacity(1);
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Ok(out);
+        };
+        encoder
+            .send_frame(picture)
+            .map_err(TranscodeError::frame("encoding H.264", pts))?;
+        drain(encoder, &mut self.packet, self.spec.output, pts, &mut out)?;
+        Ok(out)
+    }
 }
 
 struct Scaler {
@@ -140,7 +236,14 @@ impl VideoLadder {
             SourceCodec::Vp8 => (codec::Id::VP8, "vp8 decoder"),
         };
         let found = decoder::find(id).ok_or(TranscodeError::CodecNotFound { codec: name })?;
-        let decoder = codec::context::Context::new_with_codec(found)
+        let mut context = codec::context::Context::new_with_codec(found);
+        // Two frame threads: decoding overlaps the rungs' encoding, for one frame (33 ms at
+        // 30 fps) of added latency.
+        let mut threading = ffmpeg_next::codec::threading::Config::default();
+        threading.kind = ffmpeg_next::codec::threading::Type::Frame;
+        threading.count = 2;
+        context.set_threading(threading);
+        let decoder = context
             .decoder()
             .video()
             .map_err(TranscodeError::setup("opening the video decoder"))?;
@@ -150,12 +253,8 @@ impl VideoLadder {
             have_picture: false,
             rungs: rungs
                 .into_iter()
-                .map(|spec| Rung {
-                    spec,
-                    scaler: None,
-                    encoder: None,
-                })
-                .collect(),
+                .map(|spec| Rung::spawn(spec, options.clone()))
+                .collect::<Result<_, _>>()?,
             options,
             packet: Packet::empty(),
             last_pts: None,
@@ -169,12 +268,8 @@ impl VideoLadder {
         check_rungs(&rungs)?;
         self.rungs = rungs
             .into_iter()
-            .map(|spec| Rung {
-                spec,
-                scaler: None,
-                encoder: None,
-            })
-            .collect();
+            .map(|spec| Rung::spawn(spec, self.options.clone()))
+            .collect::<Result<_, _>>()?;
         Ok(())
     }
 
@@ -237,33 +332,46 @@ impl VideoLadder {
         let Some(pts) = self.last_pts.filter(|_| self.have_picture) else {
             return Ok(());
         };
-        let frame_rate = self
-            .options
-            .frame_rate
-            .map_or(Rational::new(30, 1), |(n, d)| {
-                Rational::new(n.max(1), d.max(1))
-            });
-        for rung in &mut self.rungs {
-            if rung.encoder.is_none() {
-                rung.encoder = Some(open_x264(&rung.spec, &self.options, frame_rate)?);
-            }
-            let size = (rung.spec.width, rung.spec.height);
-            let picture = scale(&mut rung.scaler, &mut self.decoded, size, pts)?;
-            picture.set_kind(if idr {
-                picture::Type::I
-            } else {
-                picture::Type::None
-            });
-            picture.set_pts(Some(pts));
-            let Some(encoder) = rung.encoder.as_mut() else {
-                continue;
+        // Hand a copy of the picture to every rung thread, then collect in rung order.
+        let mut sent = Vec::with_capacity(self.rungs.len());
+        for rung in &self.rungs {
+            let job = Job {
+                picture: self.decoded.clone(),
+                pts,
+                idr,
             };
-            encoder
-                .send_frame(picture)
-                .map_err(TranscodeError::frame("encoding H.264", pts))?;
-            drain(encoder, &mut self.packet, rung.spec.output, pts, out)?;
+            let delivered = rung
+                .jobs
+                .as_ref()
+                .is_some_and(|jobs| jobs.send(job).is_ok());
+            sent.push(delivered);
         }
-        Ok(())
+        let mut first_error = None;
+        for (rung, delivered) in self.rungs.iter().zip(sent) {
+            if !delivered {
+                first_error.get_or_insert(TranscodeError::Invalid(format!(
+                    "the {}p rung thread is gone",
+                    rung.spec.height
+                )));
+                continue;
+            }
+            match rung.results.recv() {
+                Ok(Ok(pictures)) => out.extend(pictures),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(TranscodeError::Invalid(format!(
+                        "the {}p rung thread is gone",
+                        rung.spec.height
+                    )));
+                }
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     /// A JPEG of the last decoded picture, `width` wide (aspect kept), if one is ready.
