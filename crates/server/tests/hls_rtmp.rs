@@ -390,3 +390,69 @@ async fn rtmp_1080p_gets_a_ladder_ll_hls_a_replay_and_retention() {
     let (status, _) = get_text(&http, &replay).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streams_recording_settings_change_for_its_next_session() {
+    let server = binary::start_server_with(ADMIN, "warn", &[]);
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    let stream: Value = http
+        .post(format!("{base}/api/v1/streams"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"title": "settings", "recording_retention_days": 3}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stream["record"], true);
+    assert_eq!(stream["recording_retention_days"], 3);
+    let id = stream["id"].as_str().expect("id");
+    let url = format!("{base}/api/v1/streams/{id}");
+    let patch = |body: Value| http.patch(&url).bearer_auth(ADMIN).json(&body).send();
+    let changed: Value = patch(serde_json::json!({"record": false}))
+        .await
+        .expect("patch")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(changed["record"], false);
+    assert_eq!(
+        changed["recording_retention_days"], 3,
+        "left out: unchanged"
+    );
+    let changed: Value = patch(serde_json::json!({"recording_retention_days": null}))
+        .await
+        .expect("patch")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(changed["recording_retention_days"], Value::Null);
+    for bad in [
+        serde_json::json!({"recording_retention_days": 0}),
+        serde_json::json!({"recording_retention_days": 5000}),
+        serde_json::json!({"record": "yes"}),
+        serde_json::json!({"title": "no"}),
+    ] {
+        let answer = patch(bad.clone()).await.expect("patch");
+        assert_eq!(answer.status(), 422, "{bad}");
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "invalid_recording_setting", "{bad}");
+    }
+    // Recording off: a live session leaves no recording.
+    let rtmp_url = stream["rtmp_url"].as_str().expect("rtmp").to_owned();
+    let mut ffmpeg = ffmpeg_publish(&rtmp_url, "640x360", 5);
+    let _ = ffmpeg.0.wait();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let list: Value = http
+        .get(format!("{base}/api/v1/streams/{id}/recordings"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("recordings")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list, serde_json::json!([]));
+}

@@ -24,7 +24,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/streams", get(streams::list).post(streams::create))
         .route(
             "/api/v1/streams/{id}",
-            get(streams::get).delete(streams::end),
+            get(streams::get)
+                .patch(streams::update)
+                .delete(streams::end),
         )
         .route("/api/v1/streams/{id}/recordings", get(recordings::list))
         .route(

@@ -217,6 +217,60 @@ pub async fn get(
     Ok(Json(view(&state, stream).await))
 }
 
+/// `PATCH /api/v1/streams/{id}` `{"record"?: bool, "recording_retention_days"?: n | null}` →
+/// the stream with its new recording settings (`null` retention: the server's default). They
+/// apply to the next live session; replays already made keep their expiry.
+pub async fn update(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<StreamView>, ApiError> {
+    let Path(id) = id?;
+    let Json(body) = body?;
+    let Some(fields) = body.as_object() else {
+        return Err(ApiError::InvalidJson {
+            reason: "expected a JSON object".to_owned(),
+        });
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| *k != "record" && *k != "recording_retention_days")
+    {
+        return Err(ApiError::InvalidRecordingSetting {
+            reason: format!(
+                "unknown field {unknown:?}: only record and recording_retention_days can change"
+            ),
+        });
+    }
+    let record = match fields.get("record") {
+        None => None,
+        Some(serde_json::Value::Bool(on)) => Some(*on),
+        Some(_) => {
+            return Err(ApiError::InvalidRecordingSetting {
+                reason: "record must be true or false".to_owned(),
+            });
+        }
+    };
+    let retention = match fields.get("recording_retention_days") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(value) => Some(Some(
+            value
+                .as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+                .ok_or_else(|| ApiError::InvalidRecordingSetting {
+                    reason: "recording_retention_days must be a whole number of days or null"
+                        .to_owned(),
+                })?,
+        )),
+    };
+    let stream = state
+        .store
+        .update_stream_recording(&id, record, retention)
+        .await?;
+    Ok(Json(view(&state, stream).await))
+}
+
 /// `DELETE /api/v1/streams/{id}` → ends the stream (publisher and viewers are disconnected).
 pub async fn end(
     State(state): State<AppState>,
