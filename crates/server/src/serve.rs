@@ -108,6 +108,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &admin,
         &stream,
         state.rtmp_base.as_deref(),
+        hls.is_some(),
     );
     tokio::spawn(async move {
         signal.await;
@@ -204,6 +205,7 @@ fn print_banner(
     admin: &admin_token::AdminToken,
     stream: &Stream,
     rtmp_base: Option<&str>,
+    hls: bool,
 ) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
@@ -228,6 +230,9 @@ fn print_banner(
     say!("watch: {public_url}/watch/{}", stream.id);
     if let Some(base) = rtmp_base {
         say!("rtmp: {base}/{}", stream.stream_key.expose());
+    }
+    if hls {
+        say!("hls: {public_url}/hls/{}/master.m3u8", stream.id);
     }
     let _ = out.flush();
     tracing::info!(%public_url, stream = %stream.id, "ready");
