@@ -31,6 +31,22 @@ pub enum ControlError {
     /// name that is empty, too long or not made of `A-Z a-z 0-9 _ - .`.
     #[error("invalid progress for recording {id}: {reason}")]
     InvalidRecordingProgress { id: String, reason: String },
+    /// An amount, a currency or a fee is out of range.
+    #[error("invalid amount: {reason}")]
+    InvalidAmount { reason: String },
+    /// A transfer's legs do not make a valid movement (sum, accounts, currency, key).
+    #[error("invalid transfer: {reason}")]
+    InvalidTransfer { reason: String },
+    /// A leg would take an account below zero; nothing moved.
+    #[error("insufficient funds in {account}: balance {balance_minor}, needs {needed_minor}")]
+    InsufficientFunds {
+        account: String,
+        balance_minor: i64,
+        needed_minor: i64,
+    },
+    /// The idempotency key was already used for a different transfer.
+    #[error("idempotency key {key:?} was used for a different transfer")]
+    IdempotencyConflict { key: String },
     /// The database URL names a backend greenroom does not support.
     #[error("unsupported database URL {url:?}: use sqlite://... or postgres://...")]
     UnsupportedDatabase { url: String },

@@ -26,14 +26,23 @@
 //! - a recording with an `expires_at_ms` may be deleted once that time has passed, whatever
 //!   its status; one without is kept until deleted;
 //! - `variants` is stored comma-separated, so a rendition name is 1 to 32 characters from
-//!   `A-Z a-z 0-9 _ - .`; durations, sizes and segment counts are never negative.
+//!   `A-Z a-z 0-9 _ - .`; durations, sizes and segment counts are never negative;
+//! - money is an append-only ledger in integer minor units ([`ledger`], [`money`]): a
+//!   transfer's legs sum to zero and are posted in one database transaction, at most once per
+//!   idempotency key; an account's balance is the sum of its entries and never goes below zero
+//!   unless the account stands for the outside world, also under concurrent spends (each leg
+//!   is a conditional `UPDATE`); entries are never updated or deleted; fees are computed in
+//!   integers (basis points, rounded half up) so fee + payee always equals the amount.
 
 mod error;
+pub mod ledger;
+pub mod money;
 mod recording;
 mod store;
 mod stream;
 
 pub use error::ControlError;
+pub use ledger::{LedgerEntry, Posted, Transfer, TransferKind, TransferLeg};
 pub use recording::{MAX_VARIANT_NAME_BYTES, Recording, RecordingStatus};
 pub use store::{Backend, Store};
 pub use stream::{
