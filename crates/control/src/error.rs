@@ -47,6 +47,15 @@ pub enum ControlError {
     /// The idempotency key was already used for a different transfer.
     #[error("idempotency key {key:?} was used for a different transfer")]
     IdempotencyConflict { key: String },
+    /// A webhook's signature header is missing, malformed, wrong or too old.
+    #[error("invalid webhook signature: {reason}")]
+    InvalidSignature { reason: String },
+    /// A playback token is malformed, forged, or the signing key is unusable.
+    #[error("invalid playback token: {reason}")]
+    InvalidToken { reason: String },
+    /// A playback token is genuine but past its expiry.
+    #[error("the playback token expired at {exp}")]
+    TokenExpired { exp: i64 },
     /// The database URL names a backend greenroom does not support.
     #[error("unsupported database URL {url:?}: use sqlite://... or postgres://...")]
     UnsupportedDatabase { url: String },

@@ -32,14 +32,20 @@
 //!   idempotency key; an account's balance is the sum of its entries and never goes below zero
 //!   unless the account stands for the outside world, also under concurrent spends (each leg
 //!   is a conditional `UPDATE`); entries are never updated or deleted; fees are computed in
-//!   integers (basis points, rounded half up) so fee + payee always equals the amount.
+//!   integers (basis points, rounded half up) so fee + payee always equals the amount;
+//! - a playback token ([`playback_token`]) is checked with the signing key alone (HMAC-SHA256,
+//!   constant-time), names one stream and one right and expires; a Stripe webhook
+//!   ([`stripe_signature`]) is accepted only with a matching `v1` signature whose timestamp is
+//!   within the tolerance.
 
 mod error;
 pub mod ledger;
 pub mod money;
+pub mod playback_token;
 mod recording;
 mod store;
 mod stream;
+pub mod stripe_signature;
 
 pub use error::ControlError;
 pub use ledger::{LedgerEntry, Posted, Transfer, TransferKind, TransferLeg};
