@@ -47,6 +47,21 @@ pub enum ControlError {
     /// The idempotency key was already used for a different transfer.
     #[error("idempotency key {key:?} was used for a different transfer")]
     IdempotencyConflict { key: String },
+    /// An email address is malformed (or a display name out of range).
+    #[error("invalid email: {reason}")]
+    InvalidEmail { reason: String },
+    /// A new password is too short or too long.
+    #[error("invalid password: {reason}")]
+    InvalidPassword { reason: String },
+    /// Another account has this email.
+    #[error("an account with this email exists")]
+    EmailTaken,
+    /// Wrong email or password, or an unknown, expired or revoked token.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// No account has this id.
+    #[error("account {id} not found")]
+    AccountNotFound { id: String },
     /// A webhook's signature header is missing, malformed, wrong or too old.
     #[error("invalid webhook signature: {reason}")]
     InvalidSignature { reason: String },

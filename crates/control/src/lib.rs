@@ -36,8 +36,12 @@
 //! - a playback token ([`playback_token`]) is checked with the signing key alone (HMAC-SHA256,
 //!   constant-time), names one stream and one right and expires; a Stripe webhook
 //!   ([`stripe_signature`]) is accepted only with a matching `v1` signature whose timestamp is
-//!   within the tolerance.
+//!   within the tolerance;
+//! - an account's email is unique case-insensitively; its password is stored only as an
+//!   argon2id hash; its tokens (page sessions that expire, API tokens until revoked) only as
+//!   SHA-256 digests, and a wrong email and a wrong password get the same answer.
 
+pub mod account;
 mod error;
 pub mod ledger;
 pub mod money;
@@ -47,6 +51,7 @@ mod store;
 mod stream;
 pub mod stripe_signature;
 
+pub use account::{Account, IssuedToken, Role, TokenKind};
 pub use error::ControlError;
 pub use ledger::{LedgerEntry, Posted, Transfer, TransferKind, TransferLeg};
 pub use recording::{MAX_VARIANT_NAME_BYTES, Recording, RecordingStatus};

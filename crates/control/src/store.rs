@@ -1,6 +1,7 @@
 //! The streams store: a sqlx `Any` pool over SQLite or Postgres. The recordings' queries are
 //! in [`recordings`].
 
+mod accounts;
 mod ledger;
 mod recordings;
 
