@@ -1,36 +1,21 @@
-//! One live stream's HLS: the source's frames in, every rendition's segments out.
-//!
-//! An [`HlsSession`] runs one thread per live stream. It is fed [`SourceFrame`]s through a
-//! bounded queue (it is a [`FrameSink`]; a packager that falls behind drops frames and says
-//! so) and publishes into a [`LiveHls`] that HTTP handlers read, and into an optional
-//! [`Recorder`]. Dropping the session's sink ends the stream: open parts and segments are
-//! closed, playlists get `EXT-X-ENDLIST`, the recorder gets [`RecordEvent::Ended`].
-//!
-//! Segments line up across renditions: when the source's H.264 is passed through, a segment
-//! starts at a source IDR at least one target duration after the last start, and the encoded
-//! renditions are forced to an IDR at the same picture; otherwise the ladder's IDRs are forced
-//! every target duration on every rendition together.
+//! The packager thread: frames in, the ladder's segments out.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use greenroom_media::{FrameSink, SourceFrame};
+use greenroom_media::SourceFrame;
 
+use super::{HlsOptions, LiveHls, RecordEvent, Recorder, SourceKind};
 use crate::avc::{split_access_unit, track_from_parameter_sets};
-use crate::ladder::{PlannedVariant, Rendition, plan};
-use crate::live::{LiveConfig, LiveVariant};
-use crate::playlist::{BlockingRequest, RequestState, VariantInfo, render_master};
+use crate::ladder::{PlannedVariant, plan};
+use crate::live::LiveConfig;
 use crate::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent};
-use crate::transcode::{
-    EncodedPicture, EncoderOptions, OpusToAac, RungSpec, SourceCodec, VideoLadder,
-};
+use crate::transcode::{EncodedPicture, OpusToAac, RungSpec, SourceCodec, VideoLadder};
 use crate::{AudioSample, AudioTrack, VideoSample, VideoTrack};
 
-/// Frames queued between a source and its packager.
-const QUEUE: usize = 1024;
 /// Output timestamps start here (90 kHz), leaving room for B-frames' decode times.
 const OFFSET_90K: i64 = 90_000;
 /// How long video waits for the audio track's configuration before going without audio.
@@ -39,325 +24,6 @@ const AUDIO_WAIT_90K: i64 = 90_000 * 3 / 2;
 const PLAN_AFTER_90K: i64 = 90_000 * 2;
 /// Samples held for a rendition whose segmenter cannot start yet.
 const MAX_PENDING: usize = 600;
-
-/// What every live stream's HLS is made with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HlsOptions {
-    pub ladder: Vec<Rendition>,
-    pub segment_target: Duration,
-    pub part_target: Duration,
-    /// Complete segments listed in live playlists.
-    pub window_segments: usize,
-    pub encoder: EncoderOptions,
-    /// A thumbnail is taken at the first segment and then this often.
-    pub thumbnail_every: Duration,
-}
-
-impl Default for HlsOptions {
-    fn default() -> Self {
-        HlsOptions {
-            ladder: Rendition::default_ladder(),
-            segment_target: Duration::from_secs(2),
-            part_target: Duration::from_millis(500),
-            window_segments: 6,
-            encoder: EncoderOptions::default(),
-            thumbnail_every: Duration::from_secs(60),
-        }
-    }
-}
-
-/// What kind of source feeds a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceKind {
-    /// The source's H.264 may be the top rendition as it is (it has regular IDRs and true
-    /// decode times: RTMP). WebRTC sources send keyframes only on request, so they are
-    /// always encoded.
-    pub passthrough: bool,
-}
-
-/// What a session hands its recorder, in order.
-#[derive(Debug, Clone)]
-pub enum RecordEvent {
-    /// The renditions, once the source's size is known.
-    Variants(Vec<PlannedVariant>),
-    Init {
-        variant: String,
-        /// RFC 6381 codecs of the rendition, e.g. `avc1.64001f,mp4a.40.2`.
-        codecs: String,
-        data: Bytes,
-    },
-    Segment {
-        variant: String,
-        msn: u64,
-        duration: Duration,
-        program_date_time_ms: i64,
-        data: Bytes,
-    },
-    /// A JPEG of the picture (replaces the previous one).
-    Thumbnail(Bytes),
-    /// The stream ended; nothing follows.
-    Ended,
-}
-
-/// Where a session's finished pieces go (the recording). Must not lose what it is given.
-pub trait Recorder: Send {
-    fn record(&mut self, event: RecordEvent);
-}
-
-/// A playlist request's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlaylistAnswer {
-    Ready(String),
-    /// Blocking reload: the asked part is not there yet.
-    Wait,
-    /// Blocking reload asked beyond the next two segments.
-    TooFarAhead,
-    NotFound,
-}
-
-struct LiveEntry {
-    plan: PlannedVariant,
-    live: LiveVariant,
-    codecs: Option<String>,
-}
-
-#[derive(Default)]
-struct LiveState {
-    variants: Vec<LiveEntry>,
-    frame_rate: Option<f64>,
-    master: Option<String>,
-    ended: bool,
-    ended_at: Option<std::time::Instant>,
-}
-
-/// A live stream's HLS as the HTTP side reads it.
-pub struct LiveHls {
-    state: Mutex<LiveState>,
-    notify: Box<dyn Fn() + Send + Sync>,
-}
-
-impl std::fmt::Debug for LiveHls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveHls").finish_non_exhaustive()
-    }
-}
-
-impl LiveHls {
-    /// `notify` is called after every change (a part, a segment, the end).
-    pub fn new(notify: Box<dyn Fn() + Send + Sync>) -> LiveHls {
-        LiveHls {
-            state: Mutex::new(LiveState::default()),
-            notify,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, LiveState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The master playlist, once every rendition has a complete segment.
-    pub fn master(&self) -> Option<String> {
-        self.lock().master.clone()
-    }
-
-    /// Whether the stream ended.
-    pub fn is_ended(&self) -> bool {
-        self.lock().ended
-    }
-
-    /// How long ago the stream ended (`None` while live).
-    pub fn ended_for(&self) -> Option<Duration> {
-        self.lock().ended_at.map(|t| t.elapsed())
-    }
-
-    /// The renditions' names, highest first.
-    pub fn variant_names(&self) -> Vec<String> {
-        self.lock()
-            .variants
-            .iter()
-            .map(|v| v.plan.name.clone())
-            .collect()
-    }
-
-    /// A rendition's media playlist, honouring a blocking reload request.
-    pub fn playlist(&self, variant: &str, request: Option<&BlockingRequest>) -> PlaylistAnswer {
-        let state = self.lock();
-        let Some(entry) = state.variants.iter().find(|v| v.plan.name == variant) else {
-            return PlaylistAnswer::NotFound;
-        };
-        if entry.live.last_msn().is_none() && !state.ended {
-            // Nothing yet: a blocking request waits, a plain one finds nothing.
-            return if request.is_some() {
-                PlaylistAnswer::Wait
-            } else {
-                PlaylistAnswer::NotFound
-            };
-        }
-        if let Some(request) = request {
-            match entry.live.request_state(request) {
-                RequestState::Ready => {}
-                RequestState::Wait => return PlaylistAnswer::Wait,
-                RequestState::TooFarAhead => return PlaylistAnswer::TooFarAhead,
-            }
-        }
-        PlaylistAnswer::Ready(entry.live.render())
-    }
-
-    /// `init.mp4`, `seg{n}.m4s` or `seg{n}.{p}.m4s` of a rendition.
-    pub fn resource(&self, variant: &str, name: &str) -> Option<Bytes> {
-        let state = self.lock();
-        let entry = state.variants.iter().find(|v| v.plan.name == variant)?;
-        entry.live.resolve(name)
-    }
-
-    /// Whether `name` of `variant` could still appear (a preload hint's part): the caller
-    /// may wait for it.
-    pub fn may_appear(&self, variant: &str, name: &str) -> bool {
-        let state = self.lock();
-        if state.ended {
-            return false;
-        }
-        let Some(entry) = state.variants.iter().find(|v| v.plan.name == variant) else {
-            return false;
-        };
-        let Some((msn, _)) = parse_part_name(name) else {
-            return false;
-        };
-        let next = entry.live.last_msn().map_or(0, |m| m + 1);
-        msn >= next.saturating_sub(1) && msn <= next + 1
-    }
-
-    fn set_variants(&self, plans: &[PlannedVariant], config: &LiveConfig) {
-        let mut state = self.lock();
-        state.variants = plans
-            .iter()
-            .map(|plan| LiveEntry {
-                plan: plan.clone(),
-                live: LiveVariant::with_config(*config),
-                codecs: None,
-            })
-            .collect();
-    }
-
-    fn apply(&self, index: usize, event: SegmenterEvent, codecs: &str, frame_rate: Option<f64>) {
-        let mut state = self.lock();
-        if let Some(entry) = state.variants.get_mut(index) {
-            entry.codecs = Some(codecs.to_owned());
-            entry.live.apply(event);
-        }
-        if frame_rate.is_some() {
-            state.frame_rate = frame_rate;
-        }
-        let ready = !state.variants.is_empty()
-            && state
-                .variants
-                .iter()
-                .all(|v| v.live.segments_completed() > 0 && v.codecs.is_some());
-        if ready {
-            let infos: Vec<VariantInfo> = state
-                .variants
-                .iter()
-                .map(|v| VariantInfo {
-                    uri: format!("{}/index.m3u8", v.plan.name),
-                    bandwidth_bps: v.live.peak_bandwidth_bps(),
-                    average_bandwidth_bps: Some(v.live.average_bandwidth_bps()),
-                    width: v.plan.width,
-                    height: v.plan.height,
-                    codecs: v.codecs.clone().unwrap_or_default(),
-                    frame_rate: state.frame_rate,
-                })
-                .collect();
-            state.master = Some(render_master(&infos));
-        }
-        drop(state);
-        (self.notify)();
-    }
-
-    fn end(&self) {
-        let mut state = self.lock();
-        state.ended = true;
-        state.ended_at = Some(std::time::Instant::now());
-        for v in &mut state.variants {
-            v.live.mark_ended();
-        }
-        drop(state);
-        (self.notify)();
-    }
-}
-
-/// `seg{msn}.{part}.m4s` -> (msn, part).
-fn parse_part_name(name: &str) -> Option<(u64, u32)> {
-    let rest = name.strip_prefix("seg")?.strip_suffix(".m4s")?;
-    let (msn, part) = rest.split_once('.')?;
-    let digits = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-    };
-    if !digits(msn) || !digits(part) {
-        return None;
-    }
-    Some((msn.parse().ok()?, part.parse().ok()?))
-}
-
-/// The feeding end of a session: a [`FrameSink`]. Dropping it ends the stream.
-pub struct HlsInput {
-    tx: SyncSender<SourceFrame>,
-    dropped: u64,
-    stream: Arc<str>,
-}
-
-impl std::fmt::Debug for HlsInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HlsInput")
-            .field("stream", &self.stream)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HlsInput {
-    /// Hands over a frame, waiting while the queue is full (offline packaging, benchmarks);
-    /// live sources use [`FrameSink::push`], which never waits.
-    pub fn push_wait(&mut self, frame: SourceFrame) {
-        let _ = self.tx.send(frame);
-    }
-}
-
-impl FrameSink for HlsInput {
-    fn push(&mut self, frame: SourceFrame) {
-        match self.tx.try_send(frame) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped += 1;
-                if self.dropped.is_power_of_two() {
-                    tracing::warn!(stream = %self.stream, dropped = self.dropped, "HLS packager behind: frames dropped");
-                }
-            }
-        }
-    }
-}
-
-/// Starts a packager thread for `stream`; returns its input. The thread ends after the input
-/// is dropped and everything queued is packaged.
-pub fn start_session(
-    stream: &str,
-    options: HlsOptions,
-    source: SourceKind,
-    live: Arc<LiveHls>,
-    recorder: Option<Box<dyn Recorder>>,
-) -> std::io::Result<HlsInput> {
-    let (tx, rx) = sync_channel(QUEUE);
-    let stream: Arc<str> = Arc::from(stream);
-    let name = format!("greenroom-hls-{}", &stream[..stream.len().min(8)]);
-    let thread_stream = stream.clone();
-    std::thread::Builder::new().name(name).spawn(move || {
-        let mut packager = Packager::new(thread_stream, options, source, live, recorder);
-        packager.run(rx);
-    })?;
-    Ok(HlsInput {
-        tx,
-        dropped: 0,
-        stream,
-    })
-}
 
 struct Variant {
     plan: PlannedVariant,
@@ -374,7 +40,7 @@ struct VideoPath {
     first_pts: i64,
 }
 
-struct Packager {
+pub(super) struct Packager {
     stream: Arc<str>,
     options: HlsOptions,
     source: SourceKind,
@@ -400,7 +66,7 @@ struct Packager {
 }
 
 impl Packager {
-    fn new(
+    pub(super) fn new(
         stream: Arc<str>,
         options: HlsOptions,
         source: SourceKind,
@@ -431,7 +97,7 @@ impl Packager {
         }
     }
 
-    fn run(&mut self, rx: Receiver<SourceFrame>) {
+    pub(super) fn run(&mut self, rx: Receiver<SourceFrame>) {
         tracing::info!(stream = %self.stream, "HLS packaging started");
         while let Ok(frame) = rx.recv() {
             self.handle(frame);
