@@ -335,7 +335,7 @@ fn bits_per_second(bits: u64, duration: Duration) -> Option<u64> {
 }
 
 /// `seg{msn}.m4s` -> `(msn, None)`, `seg{msn}.{part}.m4s` -> `(msn, Some(part))`.
-fn parse_media_name(name: &str) -> Option<(u64, Option<u32>)> {
+pub(crate) fn parse_media_name(name: &str) -> Option<(u64, Option<u32>)> {
     let stem = name.strip_prefix("seg")?.strip_suffix(".m4s")?;
     let canonical = |digits: &str| digits == "0" || !digits.starts_with('0');
     match stem.split_once('.') {

@@ -197,9 +197,16 @@ pub struct VodSegment {
     pub program_date_time_ms: i64,
 }
 
-/// The VOD media playlist of a recording. `target` is the configured segment target; the
-/// written `EXT-X-TARGETDURATION` is at least the longest segment, rounded up.
-pub fn render_vod(segments: &[VodSegment], target: Duration, init_uri: &str) -> String {
+/// The media playlist of a recording: `VOD` with `EXT-X-ENDLIST` when `complete`, else an
+/// `EVENT` playlist that grows while the session is recorded. `target` is the configured
+/// segment target; the written `EXT-X-TARGETDURATION` is at least the longest segment,
+/// rounded to the nearest second.
+pub fn render_vod(
+    segments: &[VodSegment],
+    target: Duration,
+    init_uri: &str,
+    complete: bool,
+) -> String {
     let longest = segments
         .iter()
         .map(|s| s.duration)
@@ -209,7 +216,11 @@ pub fn render_vod(segments: &[VodSegment], target: Duration, init_uri: &str) -> 
     let mut out = String::with_capacity(192 + 96 * segments.len());
     let _ = writeln!(out, "#EXTM3U\n#EXT-X-VERSION:{VOD_VERSION}");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
-    out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    out.push_str(if complete {
+        "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    } else {
+        "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+    });
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", quoted(init_uri));
     for segment in segments {
@@ -223,7 +234,9 @@ pub fn render_vod(segments: &[VodSegment], target: Duration, init_uri: &str) -> 
             uri_line(&segment.uri)
         );
     }
-    out.push_str("#EXT-X-ENDLIST\n");
+    if complete {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
     out
 }
 
@@ -392,7 +405,9 @@ mod tests {
                 program_date_time_ms: 1_795_000_002_125,
             },
         ];
-        let text = render_vod(&segments, Duration::from_secs(2), "init.mp4");
+        let growing = render_vod(&segments, Duration::from_secs(2), "init.mp4", false);
+        assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !growing.contains("ENDLIST"));
+        let text = render_vod(&segments, Duration::from_secs(2), "init.mp4", true);
         assert_eq!(
             text,
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
@@ -401,7 +416,7 @@ mod tests {
              #EXT-X-PROGRAM-DATE-TIME:2026-11-18T11:06:42.125Z\n#EXTINF:1.500,\nseg1.m4s\n\
              #EXT-X-ENDLIST\n"
         );
-        let empty = render_vod(&[], Duration::ZERO, "i\"nit.mp4");
+        let empty = render_vod(&[], Duration::ZERO, "i\"nit.mp4", true);
         assert!(empty.contains("#EXT-X-TARGETDURATION:1\n"));
         assert!(empty.contains("URI=\"init.mp4\""));
     }

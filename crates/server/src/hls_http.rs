@@ -237,10 +237,12 @@ async fn replay_file(
         && rendition[..rendition.len() - 1]
             .bytes()
             .all(|b| b.is_ascii_digit());
+    // A replay has whole segments only, no parts.
+    let is_part = file.matches('.').count() > 1;
     let content_type = if file == "index.m3u8" {
         Some(PLAYLIST)
     } else {
-        media_type(&file).filter(|_| !file[3..].contains('.') || file.matches('.').count() == 1)
+        media_type(&file).filter(|_| !is_part)
     };
     let (true, Some(content_type)) = (valid_rendition, content_type) else {
         return Err(ApiError::HlsNotFound {

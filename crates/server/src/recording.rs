@@ -324,9 +324,9 @@ impl SessionRecording {
                     duration,
                     program_date_time_ms,
                 });
-                let text = render_vod(list, Duration::from_secs(1), "init.mp4")
-                    .replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT")
-                    .replace("#EXT-X-ENDLIST\n", "");
+                // An EVENT playlist while the session lasts: a player (or a restart's
+                // recovery) sees every segment so far.
+                let text = render_vod(list, Duration::from_secs(1), "init.mp4", false);
                 r.put(
                     &format!("{}{variant}/index.m3u8", self.prefix),
                     Bytes::from(text),
@@ -424,7 +424,7 @@ impl SessionRecording {
             };
             r.put(
                 &format!("{}{}/index.m3u8", self.prefix, variant.name),
-                Bytes::from(render_vod(list, Duration::from_secs(1), "init.mp4")),
+                Bytes::from(render_vod(list, Duration::from_secs(1), "init.mp4", true)),
                 PLAYLIST,
             )
             .await;

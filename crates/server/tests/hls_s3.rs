@@ -8,26 +8,19 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod binary;
 
+use binary::{Kill, ffmpeg_publish};
+
 const ADMIN: &str = "test-admin-token-s3-0123456789abc";
 const BUCKET: &str = "replays";
 const ACCESS: &str = "greenroomtest";
 const SECRET: &str = "greenroomtestsecret123";
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn s3s_fs_binary() -> PathBuf {
     let path = std::env::var_os("GREENROOM_S3S_FS")
@@ -59,31 +52,6 @@ fn start_s3(root: &Path, port: u16) -> Kill {
         assert!(Instant::now() < deadline, "s3s-fs did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Kill(child)
-}
-
-fn ffmpeg_publish(url: &str, seconds: u32) -> Kill {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-bf",
-            "0",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg on PATH");
     Kill(child)
 }
 
@@ -145,7 +113,7 @@ async fn an_s3_outage_mid_stream_loses_no_segment_and_a_restart_resumes_uploads(
         .expect("json");
     let id = stream["id"].as_str().expect("id").to_owned();
     let rtmp_url = stream["rtmp_url"].as_str().expect("rtmp").to_owned();
-    let mut ffmpeg = ffmpeg_publish(&rtmp_url, 16);
+    let mut ffmpeg = ffmpeg_publish(&rtmp_url, "640x360", 16, 60, 0);
 
     // Segments arrive in the bucket while live.
     let bucket_dir = s3_root.path().join(BUCKET).join("recordings").join(&id);
@@ -269,7 +237,13 @@ async fn an_s3_outage_mid_stream_loses_no_segment_and_a_restart_resumes_uploads(
         .await
         .expect("json");
     let id2 = second["id"].as_str().expect("id").to_owned();
-    let mut ffmpeg2 = ffmpeg_publish(second["rtmp_url"].as_str().expect("rtmp"), 8);
+    let mut ffmpeg2 = ffmpeg_publish(
+        second["rtmp_url"].as_str().expect("rtmp"),
+        "640x360",
+        8,
+        60,
+        0,
+    );
     let _ = ffmpeg2.0.wait();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let dir = server.stop_keep_dir();

@@ -5,7 +5,6 @@
 //! that drops and comes back is picked up by the same viewer session.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,35 +18,7 @@ const ADMIN: &str = "test-admin-token-rtmp-0123456789";
 
 mod binary;
 
-use binary::start_server;
-
-/// A child process killed when the test is done with it, whatever happens.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// ffmpeg publishing a test pattern and a 440 Hz tone for `seconds`, with or without B-frames.
-fn ffmpeg_publish(url: &str, seconds: u32, b_frames: u32) -> Kill {
-    let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
-        .args(["-bf", &b_frames.to_string(), "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg on PATH (Debian package ffmpeg)");
-    Kill(child)
-}
+use binary::{ffmpeg_publish, start_server};
 
 async fn create_stream(http: &reqwest::Client, base: &str) -> Value {
     create_stream_with(http, base, serde_json::json!({"title": "rtmp"})).await
@@ -147,7 +118,7 @@ async fn publish_and_watch(b_frames: u32) -> Value {
             let (stop_tx, stop) = watch::channel(false);
             let watcher = viewer(&http, &base, &id, &stop).await;
 
-            let _ffmpeg = ffmpeg_publish(&rtmp_url, 12, b_frames);
+            let _ffmpeg = ffmpeg_publish(&rtmp_url, "640x360", 12, 30, b_frames);
             wait_status(&http, &base, &id, "live").await;
             assert!(
                 eventually(Duration::from_secs(15), || get(&watcher.keyframes) >= 2
@@ -218,7 +189,7 @@ async fn wrong_key_is_refused_and_a_restarted_publisher_reaches_the_same_viewer(
             let (stop_tx, stop) = watch::channel(false);
             let watcher = viewer(&http, &base, &id, &stop).await;
 
-            let mut first = ffmpeg_publish(&rtmp_url, 30, 0);
+            let mut first = ffmpeg_publish(&rtmp_url, "640x360", 30, 30, 0);
             wait_status(&http, &base, &id, "live").await;
             assert!(eventually(Duration::from_secs(15), || get(&watcher.keyframes) >= 1).await);
 
@@ -227,7 +198,7 @@ async fn wrong_key_is_refused_and_a_restarted_publisher_reaches_the_same_viewer(
                 .rsplit_once('/')
                 .map(|(b, _)| format!("{b}/sk_wrong"))
                 .expect("url");
-            let mut intruder = ffmpeg_publish(&wrong, 3, 0);
+            let mut intruder = ffmpeg_publish(&wrong, "640x360", 3, 30, 0);
             let status = tokio::task::spawn_blocking(move || intruder.0.wait())
                 .await
                 .expect("join")
@@ -246,7 +217,7 @@ async fn wrong_key_is_refused_and_a_restarted_publisher_reaches_the_same_viewer(
             let _ = first.0.wait();
             wait_status(&http, &base, &id, "idle").await;
             let keyframes = get(&watcher.keyframes);
-            let _second = ffmpeg_publish(&rtmp_url, 20, 0);
+            let _second = ffmpeg_publish(&rtmp_url, "640x360", 20, 30, 0);
             wait_status(&http, &base, &id, "live").await;
             assert!(
                 eventually(Duration::from_secs(10), || get(&watcher.keyframes)
@@ -282,7 +253,7 @@ async fn a_stream_with_a_ladder_offers_three_layers_from_one_rtmp_source() {
             let full = viewer(&http, &base, &id, &stop).await;
             let low = viewer_at(&http, &format!("{base}/whep/{id}?layer=q"), &stop).await;
 
-            let _ffmpeg = ffmpeg_publish(&rtmp_url, 15, 0);
+            let _ffmpeg = ffmpeg_publish(&rtmp_url, "640x360", 15, 30, 0);
             wait_status(&http, &base, &id, "live").await;
             assert!(
                 eventually(Duration::from_secs(20), || get(&full.last_width) == 640

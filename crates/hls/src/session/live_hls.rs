@@ -6,14 +6,14 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::ladder::PlannedVariant;
-use crate::live::{LiveConfig, LiveVariant};
+use crate::live::{LiveConfig, LiveVariant, parse_media_name};
 use crate::playlist::{BlockingRequest, RequestState, VariantInfo, render_master};
 use crate::segmenter::SegmenterEvent;
 
 /// A playlist request's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlaylistAnswer {
-    Ready(String),
+    Ready(Bytes),
     /// Blocking reload: the asked part is not there yet.
     Wait,
     /// Blocking reload asked beyond the next two segments.
@@ -25,6 +25,8 @@ struct LiveEntry {
     plan: PlannedVariant,
     live: LiveVariant,
     codecs: Option<String>,
+    /// The media playlist as last rendered: rendered once per change, not per request.
+    rendered: Option<Bytes>,
 }
 
 #[derive(Default)]
@@ -87,11 +89,12 @@ impl LiveHls {
 
     /// A rendition's media playlist, honouring a blocking reload request.
     pub fn playlist(&self, variant: &str, request: Option<&BlockingRequest>) -> PlaylistAnswer {
-        let state = self.lock();
-        let Some(entry) = state.variants.iter().find(|v| v.plan.name == variant) else {
+        let mut state = self.lock();
+        let ended = state.ended;
+        let Some(entry) = state.variants.iter_mut().find(|v| v.plan.name == variant) else {
             return PlaylistAnswer::NotFound;
         };
-        if entry.live.last_msn().is_none() && !state.ended {
+        if entry.live.last_msn().is_none() && !ended {
             // Nothing yet: a blocking request waits, a plain one finds nothing.
             return if request.is_some() {
                 PlaylistAnswer::Wait
@@ -106,7 +109,10 @@ impl LiveHls {
                 RequestState::TooFarAhead => return PlaylistAnswer::TooFarAhead,
             }
         }
-        PlaylistAnswer::Ready(entry.live.render())
+        let text = entry
+            .rendered
+            .get_or_insert_with(|| Bytes::from(entry.live.render()));
+        PlaylistAnswer::Ready(text.clone())
     }
 
     /// `init.mp4`, `seg{n}.m4s` or `seg{n}.{p}.m4s` of a rendition.
@@ -126,11 +132,15 @@ impl LiveHls {
         let Some(entry) = state.variants.iter().find(|v| v.plan.name == variant) else {
             return false;
         };
-        let Some((msn, _)) = parse_part_name(name) else {
+        // The same rule as a blocking playlist reload for that part.
+        let Some((msn, Some(part))) = parse_media_name(name) else {
             return false;
         };
-        let next = entry.live.last_msn().map_or(0, |m| m + 1);
-        msn >= next.saturating_sub(1) && msn <= next + 1
+        let request = BlockingRequest {
+            msn,
+            part: Some(part),
+        };
+        entry.live.request_state(&request) == RequestState::Wait
     }
 
     pub(super) fn set_variants(&self, plans: &[PlannedVariant], config: &LiveConfig) {
@@ -141,6 +151,7 @@ impl LiveHls {
                 plan: plan.clone(),
                 live: LiveVariant::with_config(*config),
                 codecs: None,
+                rendered: None,
             })
             .collect();
     }
@@ -153,14 +164,20 @@ impl LiveHls {
         frame_rate: Option<f64>,
     ) {
         let mut state = self.lock();
+        // The master changes only when a segment completes (its measured bandwidth).
+        let segment = matches!(event, SegmenterEvent::Segment { .. });
         if let Some(entry) = state.variants.get_mut(index) {
-            entry.codecs = Some(codecs.to_owned());
+            if entry.codecs.is_none() {
+                entry.codecs = Some(codecs.to_owned());
+            }
             entry.live.apply(event);
+            entry.rendered = None;
         }
         if frame_rate.is_some() {
             state.frame_rate = frame_rate;
         }
-        let ready = !state.variants.is_empty()
+        let ready = segment
+            && !state.variants.is_empty()
             && state
                 .variants
                 .iter()
@@ -191,21 +208,9 @@ impl LiveHls {
         state.ended_at = Some(std::time::Instant::now());
         for v in &mut state.variants {
             v.live.mark_ended();
+            v.rendered = None;
         }
         drop(state);
         (self.notify)();
     }
-}
-
-/// `seg{msn}.{part}.m4s` -> (msn, part).
-fn parse_part_name(name: &str) -> Option<(u64, u32)> {
-    let rest = name.strip_prefix("seg")?.strip_suffix(".m4s")?;
-    let (msn, part) = rest.split_once('.')?;
-    let digits = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-    };
-    if !digits(msn) || !digits(part) {
-        return None;
-    }
-    Some((msn.parse().ok()?, part.parse().ok()?))
 }

@@ -113,3 +113,34 @@ pub async fn expire_recording(http: &reqwest::Client, base: &str, admin: &str, i
         .expect("PATCH the recording");
     assert_eq!(patched.status(), 200, "expiring recording {id}");
 }
+
+/// A child process killed when the test is done with it, whatever happens.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's ffmpeg publishing a `size` 30 fps test pattern (libx264, a keyframe every `gop`
+/// frames, `b_frames` B-frames) and a 440 Hz AAC tone over RTMP for `seconds`, as OBS would.
+pub fn ffmpeg_publish(url: &str, size: &str, seconds: u32, gop: u32, b_frames: u32) -> Kill {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", &gop.to_string(), "-bf", &b_frames.to_string()])
+        .args([
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "flv", url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg on PATH (Debian package ffmpeg)");
+    Kill(child)
+}
