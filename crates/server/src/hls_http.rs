@@ -79,6 +79,7 @@ async fn master(
 ) -> Result<Response, ApiError> {
     let Path(stream) = stream?;
     let deadline = Instant::now() + MASTER_WAIT;
+    let mut checked = false;
     loop {
         // A stream that goes live while we wait gets its session now.
         if let Ok(hls) = hls_of(&state, &stream) {
@@ -114,8 +115,11 @@ async fn master(
                     what: format!("stream {stream} has no HLS (not live)"),
                 });
             }
-            // Not live yet: check the stream exists, then poll briefly.
-            state.store.get_stream(&stream).await?;
+            // Not live yet: check once that the stream exists, then poll briefly.
+            if !checked {
+                state.store.get_stream(&stream).await?;
+                checked = true;
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
