@@ -71,6 +71,82 @@ pub enum ControlError {
     /// A playback token is genuine but past its expiry.
     #[error("the playback token expired at {exp}")]
     TokenExpired { exp: i64 },
+    /// A channel handle is malformed (3 to 30 characters from `a-z 0-9 _`) or reserved, or a
+    /// channel's display name or bio is out of range.
+    #[error("invalid channel: {reason}")]
+    InvalidChannel { reason: String },
+    /// Another channel has this handle.
+    #[error("the handle @{handle} is taken")]
+    HandleTaken { handle: String },
+    /// The account already has a channel (one per account).
+    #[error("account {account} already has a channel")]
+    ChannelExists { account: String },
+    /// No channel has this handle or id.
+    #[error("channel {id} not found")]
+    ChannelNotFound { id: String },
+    /// The caller may not do this (not the owner, not a creator, ...).
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: String },
+    /// A stream's lifecycle does not allow this action now (e.g. cancelling a stream that
+    /// went live, publishing to a cancelled one).
+    #[error("stream {id} is {state}: cannot {action}")]
+    InvalidTransition {
+        id: String,
+        state: &'static str,
+        action: &'static str,
+    },
+    /// A stream setting is out of range: schedule time, description, access, token price,
+    /// replay access days.
+    #[error("invalid stream setting: {reason}")]
+    InvalidStreamSetting { reason: String },
+    /// A pass definition is invalid (name, kind, scope, price, currency, streams).
+    #[error("invalid pass: {reason}")]
+    InvalidPass { reason: String },
+    /// No pass has this id.
+    #[error("pass {id} not found")]
+    PassNotFound { id: String },
+    /// The pass is archived and no longer sold.
+    #[error("pass {id} is no longer sold")]
+    PassInactive { id: String },
+    /// The account already holds an active grant this purchase would give.
+    #[error("already granted: {reason}")]
+    AlreadyGranted { reason: String },
+    /// No checkout has this id or Stripe session id.
+    #[error("checkout {id} not found")]
+    CheckoutNotFound { id: String },
+    /// The stream is not sold for tokens.
+    #[error("stream {id} is not sold for tokens")]
+    NotForSale { id: String },
+    /// Watching needs a grant the account does not hold (or the stream needs a signed-in
+    /// viewer).
+    #[error("access to stream {id} requires a pass")]
+    AccessRequired { id: String },
+    /// The grant covers the stream but its replay access has ended.
+    #[error("replay access to stream {id} ended")]
+    ReplayAccessExpired { id: String },
+    /// No token pack has this id.
+    #[error("unknown token pack {pack:?}")]
+    UnknownTokenPack { pack: String },
+    /// Payments are not configured on this server (no Stripe secret key).
+    #[error("payments are not configured on this server")]
+    PaymentsDisabled,
+    /// The creator has not connected a Stripe account to receive money.
+    #[error("channel {channel} has no connected Stripe account")]
+    CreatorNotConnected { channel: String },
+    /// Stripe refused or failed a call; `status` is Stripe's HTTP status when there was one.
+    #[error("Stripe {operation} failed: {reason}")]
+    Stripe {
+        operation: &'static str,
+        status: Option<u16>,
+        reason: String,
+    },
+    /// A webhook's payload is not a Stripe event greenroom can read.
+    #[error("invalid webhook payload: {reason}")]
+    InvalidWebhook { reason: String },
+    /// An external identity token (JWT) is malformed, forged, expired or from another issuer
+    /// or audience.
+    #[error("invalid identity token: {reason}")]
+    InvalidIdentityToken { reason: String },
     /// The database URL names a backend greenroom does not support.
     #[error("unsupported database URL {url:?}: use sqlite://... or postgres://...")]
     UnsupportedDatabase { url: String },

@@ -1,9 +1,17 @@
 //! The streams store: a sqlx `Any` pool over SQLite or Postgres. The recordings' queries are
-//! in [`recordings`].
+//! in [`recordings`], the channels' (and the channel and discovery listings of streams) in
+//! [`channels`].
 
 mod accounts;
+mod channels;
+mod checkouts;
+mod grants;
 mod ledger;
+mod passes;
 mod recordings;
+mod stripe_events;
+mod tips;
+mod wallet;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,15 +21,21 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
 use crate::stream::{
-    StreamKey, generate_id, is_stream_id, validate_recording_retention_days, validate_title,
+    StreamKey, StreamSettingsUpdate, check_access, generate_id, is_stream_id, validate_description,
+    validate_price_tokens, validate_recording_retention_days, validate_replay_access_days,
+    validate_schedule, validate_title,
 };
-use crate::{ControlError, NewStream, SourceTransport, Stream, StreamSource, StreamStatus};
+use crate::{
+    ControlError, NewStream, SourceTransport, Stream, StreamAccess, StreamSource, StreamStatus,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 const COLUMNS: &str = "id, title, stream_key, status, created_at_ms, ended_at_ms, source_url, \
-     source_transport, simulcast_ladder, record, recording_retention_days";
+     source_transport, simulcast_ladder, record, recording_retention_days, channel_id, \
+     description, scheduled_at_ms, started_at_ms, cancelled_at_ms, access, price_tokens, \
+     replay_access_days";
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,29 +164,53 @@ impl Store {
     }
 
     /// Creates a stream with a fresh id and key. The title is validated and trimmed, the
-    /// recording retention checked with [`validate_recording_retention_days`].
+    /// recording retention checked with [`validate_recording_retention_days`], the public
+    /// settings with [`validate_description`], [`validate_schedule`] (against the clock),
+    /// [`validate_replay_access_days`] and the access rule (only a paid stream has a token
+    /// price). The channel must exist.
     pub async fn create_stream_from(&self, new: NewStream) -> Result<Stream, ControlError> {
         let title = validate_title(&new.title)?;
         if let Some(days) = new.recording_retention_days {
             validate_recording_retention_days(days)?;
+        }
+        let description = validate_description(&new.description)?;
+        let now = now_ms();
+        if let Some(at_ms) = new.scheduled_at_ms {
+            validate_schedule(at_ms, now)?;
+        }
+        if let Some(days) = new.replay_access_days {
+            validate_replay_access_days(days)?;
+        }
+        check_access(new.access, new.price_tokens)?;
+        if let Some(channel_id) = &new.channel_id {
+            self.get_channel(channel_id).await?;
         }
         let stream = Stream {
             id: generate_id(),
             title,
             stream_key: StreamKey::generate(),
             status: StreamStatus::Created,
-            created_at_ms: now_ms(),
+            created_at_ms: now,
             ended_at_ms: None,
             source: new.source,
             simulcast_ladder: new.simulcast_ladder,
             record: new.record,
             recording_retention_days: new.recording_retention_days,
+            channel_id: new.channel_id,
+            description,
+            scheduled_at_ms: new.scheduled_at_ms,
+            started_at_ms: None,
+            cancelled_at_ms: None,
+            access: new.access,
+            price_tokens: new.price_tokens,
+            replay_access_days: new.replay_access_days,
         };
         sqlx::query(
             "INSERT INTO streams \
              (id, title, stream_key, status, created_at_ms, source_url, source_transport, \
-              simulcast_ladder, record, recording_retention_days) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+              simulcast_ladder, record, recording_retention_days, channel_id, description, \
+              scheduled_at_ms, access, price_tokens, replay_access_days) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&stream.id)
         .bind(&stream.title)
@@ -189,10 +227,21 @@ impl Store {
         .bind(i64::from(stream.simulcast_ladder))
         .bind(i64::from(stream.record))
         .bind(stream.recording_retention_days.map(i64::from))
+        .bind(stream.channel_id.as_deref())
+        .bind(&stream.description)
+        .bind(stream.scheduled_at_ms)
+        .bind(stream.access.as_str())
+        .bind(stream.price_tokens)
+        .bind(stream.replay_access_days.map(i64::from))
         .execute(&self.pool)
         .await
         .map_err(ControlError::database("creating a stream"))?;
-        tracing::info!(stream = %stream.id, "stream created");
+        tracing::info!(
+            stream = %stream.id,
+            channel = ?stream.channel_id,
+            access = stream.access.as_str(),
+            "stream created"
+        );
         Ok(stream)
     }
 
@@ -240,13 +289,18 @@ impl Store {
         row.as_ref().map(stream_from_row).transpose()
     }
 
-    /// Ends a stream. Ending an ended stream changes nothing and returns it as it is.
+    /// Ends a stream (idle, live, or scheduled and since started) with one conditional
+    /// `UPDATE`. Ending an ended (or cancelled) stream changes nothing and returns it as it is;
+    /// a scheduled stream that never went live must be cancelled instead
+    /// ([`ControlError::InvalidTransition`]).
     pub async fn end_stream(&self, id: &str) -> Result<Stream, ControlError> {
         if !is_stream_id(id) {
             return Err(ControlError::StreamNotFound { id: id.to_owned() });
         }
-        sqlx::query(
-            "UPDATE streams SET status = $1, ended_at_ms = $2 WHERE id = $3 AND status = $4",
+        let updated = sqlx::query(
+            "UPDATE streams SET status = $1, ended_at_ms = $2 \
+             WHERE id = $3 AND status = $4 \
+             AND (scheduled_at_ms IS NULL OR started_at_ms IS NOT NULL)",
         )
         .bind(StreamStatus::Ended.as_db())
         .bind(now_ms())
@@ -256,7 +310,200 @@ impl Store {
         .await
         .map_err(ControlError::database("ending a stream"))?;
         let stream = self.get_stream(id).await?;
-        tracing::info!(stream = %stream.id, "stream ended");
+        if updated.rows_affected() == 0 && !stream.is_ended() {
+            return Err(refused(&stream, "end"));
+        }
+        if updated.rows_affected() > 0 {
+            tracing::info!(stream = %stream.id, "stream ended");
+        }
+        Ok(stream)
+    }
+
+    /// Schedules (or reschedules) a stream to start at `at_ms`: allowed while it is created
+    /// and has never gone live (an idle never-started stream becomes scheduled). `at_ms` must
+    /// be after `now_ms` and at most [`MAX_SCHEDULE_AHEAD_MS`](crate::MAX_SCHEDULE_AHEAD_MS)
+    /// later. One conditional `UPDATE`; otherwise [`ControlError::InvalidTransition`].
+    pub async fn schedule_stream(
+        &self,
+        id: &str,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Stream, ControlError> {
+        validate_schedule(at_ms, now_ms)?;
+        if !is_stream_id(id) {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        let updated = sqlx::query(
+            "UPDATE streams SET scheduled_at_ms = $1 \
+             WHERE id = $2 AND status = $3 AND started_at_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(id)
+        .bind(StreamStatus::Created.as_db())
+        .execute(&self.pool)
+        .await
+        .map_err(ControlError::database("scheduling a stream"))?;
+        let stream = self.get_stream(id).await?;
+        if updated.rows_affected() == 0 {
+            return Err(refused(&stream, "schedule"));
+        }
+        tracing::info!(stream = %stream.id, scheduled_at_ms = at_ms, "stream scheduled");
+        Ok(stream)
+    }
+
+    /// Cancels a scheduled stream that never went live: it ends, with `cancelled_at_ms` set.
+    /// One conditional `UPDATE`, so of a cancel and a first publish racing exactly one wins;
+    /// the other gets [`ControlError::InvalidTransition`]. Cancelling a cancelled stream
+    /// changes nothing and returns it as it is.
+    pub async fn cancel_stream(&self, id: &str, now_ms: i64) -> Result<Stream, ControlError> {
+        if !is_stream_id(id) {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        let updated = sqlx::query(
+            "UPDATE streams SET status = $1, ended_at_ms = $2, cancelled_at_ms = $2 \
+             WHERE id = $3 AND status = $4 \
+             AND scheduled_at_ms IS NOT NULL AND started_at_ms IS NULL",
+        )
+        .bind(StreamStatus::Ended.as_db())
+        .bind(now_ms)
+        .bind(id)
+        .bind(StreamStatus::Created.as_db())
+        .execute(&self.pool)
+        .await
+        .map_err(ControlError::database("cancelling a stream"))?;
+        let stream = self.get_stream(id).await?;
+        if updated.rows_affected() == 0 {
+            if stream.cancelled_at_ms.is_some() {
+                return Ok(stream);
+            }
+            return Err(refused(&stream, "cancel"));
+        }
+        tracing::info!(stream = %stream.id, "stream cancelled");
+        Ok(stream)
+    }
+
+    /// Records that a publisher went live on the stream: the first call sets
+    /// `started_at_ms`, later ones change nothing (idempotent). Refused with
+    /// [`ControlError::InvalidTransition`] for an ended or cancelled stream. One conditional
+    /// `UPDATE`.
+    pub async fn mark_stream_started(&self, id: &str, now_ms: i64) -> Result<Stream, ControlError> {
+        if !is_stream_id(id) {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        let updated = sqlx::query(
+            "UPDATE streams SET started_at_ms = $1 \
+             WHERE id = $2 AND status = $3 AND started_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .bind(StreamStatus::Created.as_db())
+        .execute(&self.pool)
+        .await
+        .map_err(ControlError::database("marking a stream started"))?;
+        let stream = self.get_stream(id).await?;
+        if updated.rows_affected() == 0 && stream.is_ended() {
+            return Err(refused(&stream, "publish"));
+        }
+        if updated.rows_affected() > 0 {
+            tracing::info!(stream = %stream.id, "stream went live for the first time");
+        }
+        Ok(stream)
+    }
+
+    /// Changes a stream's public settings (see [`StreamSettingsUpdate`]) in one `UPDATE`
+    /// whose condition keeps the access rule true against concurrent changes: a token price
+    /// is only set on a paid stream. Ended streams may be changed too (replay access matters
+    /// after the end).
+    pub async fn update_stream_settings(
+        &self,
+        id: &str,
+        update: StreamSettingsUpdate,
+    ) -> Result<Stream, ControlError> {
+        let description = update
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        if let Some(Some(days)) = update.replay_access_days {
+            validate_replay_access_days(days)?;
+        }
+        let mut price = update.price_tokens;
+        if let Some(Some(tokens)) = price {
+            validate_price_tokens(tokens)?;
+        }
+        match (update.access, price) {
+            (Some(StreamAccess::Free), Some(Some(_))) => {
+                return Err(ControlError::InvalidStreamSetting {
+                    reason: "only a paid stream has a token price".to_owned(),
+                });
+            }
+            (Some(StreamAccess::Free), _) => price = Some(None),
+            _ => {}
+        }
+        if !is_stream_id(id) {
+            return Err(ControlError::StreamNotFound { id: id.to_owned() });
+        }
+        let columns: Vec<&str> = [
+            description.is_some().then_some("description"),
+            update.access.is_some().then_some("access"),
+            price.is_some().then_some("price_tokens"),
+            update
+                .replay_access_days
+                .is_some()
+                .then_some("replay_access_days"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if columns.is_empty() {
+            return self.get_stream(id).await;
+        }
+        let conditions = if update.access.is_none() && matches!(price, Some(Some(_))) {
+            " AND access = 'paid'"
+        } else {
+            ""
+        };
+        let assignments: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE streams SET {} WHERE id = ${}{conditions}",
+            assignments.join(", "),
+            columns.len() + 1,
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(description) = description {
+            query = query.bind(description);
+        }
+        if let Some(access) = update.access {
+            query = query.bind(access.as_str());
+        }
+        if let Some(price) = price {
+            query = query.bind(price);
+        }
+        if let Some(days) = update.replay_access_days {
+            query = query.bind(days.map(i64::from));
+        }
+        let updated = query
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(ControlError::database("changing a stream's settings"))?;
+        let stream = self.get_stream(id).await?;
+        if updated.rows_affected() == 0 {
+            return Err(ControlError::InvalidStreamSetting {
+                reason: "only a paid stream has a token price".to_owned(),
+            });
+        }
+        tracing::info!(
+            stream = %stream.id,
+            access = stream.access.as_str(),
+            price_tokens = ?stream.price_tokens,
+            replay_access_days = ?stream.replay_access_days,
+            "stream settings changed"
+        );
         Ok(stream)
     }
 
@@ -430,7 +677,28 @@ fn stream_from_row(row: &AnyRow) -> Result<Stream, ControlError> {
                 })?,
         ),
     };
+    let access: String = row.try_get("access").map_err(decode)?;
+    let access = StreamAccess::parse(&access).ok_or_else(|| ControlError::Corrupt {
+        id: id.clone(),
+        reason: format!("unknown access {access:?}"),
+    })?;
+    let replay_days: Option<i64> = row.try_get("replay_access_days").map_err(decode)?;
+    let replay_access_days = match replay_days {
+        None => None,
+        Some(days) => Some(u32::try_from(days).map_err(|_| ControlError::Corrupt {
+            id: id.clone(),
+            reason: format!("replay access of {days} days"),
+        })?),
+    };
     Ok(Stream {
+        channel_id: row.try_get("channel_id").map_err(decode)?,
+        description: row.try_get("description").map_err(decode)?,
+        scheduled_at_ms: row.try_get("scheduled_at_ms").map_err(decode)?,
+        started_at_ms: row.try_get("started_at_ms").map_err(decode)?,
+        cancelled_at_ms: row.try_get("cancelled_at_ms").map_err(decode)?,
+        access,
+        price_tokens: row.try_get("price_tokens").map_err(decode)?,
+        replay_access_days,
         simulcast_ladder: simulcast_ladder != 0,
         record: record != 0,
         recording_retention_days,
@@ -444,7 +712,16 @@ fn stream_from_row(row: &AnyRow) -> Result<Stream, ControlError> {
     })
 }
 
-fn now_ms() -> i64 {
+/// The refusal of `action` on `stream` in its current state.
+fn refused(stream: &Stream, action: &'static str) -> ControlError {
+    ControlError::InvalidTransition {
+        id: stream.id.clone(),
+        state: stream.state(false).as_str(),
+        action,
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

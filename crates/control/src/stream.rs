@@ -1,7 +1,7 @@
 //! The stream record, its status, its key and how ids and keys are made.
 
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::ControlError;
@@ -96,7 +96,94 @@ pub struct Stream {
     /// How long its recordings are kept, from 1 to [`MAX_RECORDING_RETENTION_DAYS`] days;
     /// `None` = the server's default.
     pub recording_retention_days: Option<u32>,
+    /// The channel it belongs to; `None` for streams an operator made with the admin token.
+    pub channel_id: Option<String>,
+    /// Free text shown on the watch page, at most [`MAX_DESCRIPTION_CHARS`] characters.
+    pub description: String,
+    /// When it is announced to start (unix ms), if it was scheduled.
+    pub scheduled_at_ms: Option<i64>,
+    /// When it first went live (unix ms); set once, by the first publish.
+    pub started_at_ms: Option<i64>,
+    /// When it was cancelled (unix ms); a cancelled stream is also ended and never went live.
+    pub cancelled_at_ms: Option<i64>,
+    /// Whether watching needs a grant.
+    pub access: StreamAccess,
+    /// Price in wallet tokens of enrolling in this stream alone; only paid streams have one.
+    pub price_tokens: Option<i64>,
+    /// Days after the stream ends during which grant holders may watch its replays; `None` =
+    /// as long as the recordings are kept.
+    pub replay_access_days: Option<u32>,
 }
+
+/// Whether watching a stream needs a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamAccess {
+    /// Anyone may watch, without a token.
+    #[default]
+    Free,
+    /// Watching needs a grant (a pass covering the stream, or tokens spent on it) and a
+    /// playback token.
+    Paid,
+}
+
+impl StreamAccess {
+    /// `free` or `paid`, as stored and as the API shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamAccess::Free => "free",
+            StreamAccess::Paid => "paid",
+        }
+    }
+
+    /// `free` or `paid`.
+    pub fn parse(value: &str) -> Option<StreamAccess> {
+        match value {
+            "free" => Some(StreamAccess::Free),
+            "paid" => Some(StreamAccess::Paid),
+            _ => None,
+        }
+    }
+}
+
+/// Where a stream is in its lifecycle, derived from what is stored and whether the engine
+/// sees it live (see [`Stream::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    /// Has a scheduled time and has never gone live.
+    Scheduled,
+    /// Not ended, not live: not scheduled, or started at least once.
+    Idle,
+    /// A publisher is sending media now.
+    Live,
+    /// Ended by its owner (after going live, or without a schedule); final.
+    Ended,
+    /// Cancelled before it ever went live; final.
+    Cancelled,
+}
+
+impl StreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Scheduled => "scheduled",
+            StreamState::Idle => "idle",
+            StreamState::Live => "live",
+            StreamState::Ended => "ended",
+            StreamState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Longest description accepted, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 5000;
+/// Highest token price of a stream.
+pub const MAX_PRICE_TOKENS: i64 = 1_000_000;
+/// Shortest and longest replay access, in days.
+pub const MIN_REPLAY_ACCESS_DAYS: u32 = 1;
+pub const MAX_REPLAY_ACCESS_DAYS: u32 = 3650;
+/// How far ahead a stream may be scheduled (one year of 366 days), in milliseconds.
+pub const MAX_SCHEDULE_AHEAD_MS: i64 = 366 * 24 * 3600 * 1000;
 
 /// What a new stream is made of; [`Store::create_stream_from`](crate::Store::create_stream_from)
 /// checks it. The default records every session with the server's default retention.
@@ -112,6 +199,18 @@ pub struct NewStream {
     pub record: bool,
     /// Checked with [`validate_recording_retention_days`]; `None` = the server's default.
     pub recording_retention_days: Option<u32>,
+    /// The channel the stream goes in (must exist); `None` for an operator's stream.
+    pub channel_id: Option<String>,
+    /// At most [`MAX_DESCRIPTION_CHARS`] characters.
+    pub description: String,
+    /// A start time in the future (at most [`MAX_SCHEDULE_AHEAD_MS`] ahead) makes the stream
+    /// `scheduled`.
+    pub scheduled_at_ms: Option<i64>,
+    pub access: StreamAccess,
+    /// 1 to [`MAX_PRICE_TOKENS`]; only for paid streams.
+    pub price_tokens: Option<i64>,
+    /// [`MIN_REPLAY_ACCESS_DAYS`] to [`MAX_REPLAY_ACCESS_DAYS`].
+    pub replay_access_days: Option<u32>,
 }
 
 impl Default for NewStream {
@@ -122,6 +221,12 @@ impl Default for NewStream {
             simulcast_ladder: false,
             record: true,
             recording_retention_days: None,
+            channel_id: None,
+            description: String::new(),
+            scheduled_at_ms: None,
+            access: StreamAccess::Free,
+            price_tokens: None,
+            replay_access_days: None,
         }
     }
 }
@@ -144,6 +249,93 @@ pub fn validate_recording_retention_days(days: u32) -> Result<u32, ControlError>
             ),
         })
     }
+}
+
+fn invalid_setting(reason: impl Into<String>) -> ControlError {
+    ControlError::InvalidStreamSetting {
+        reason: reason.into(),
+    }
+}
+
+/// Checks a description and returns it trimmed: at most [`MAX_DESCRIPTION_CHARS`]
+/// characters; line breaks and tabs are the only control characters allowed.
+pub fn validate_description(description: &str) -> Result<String, ControlError> {
+    let description = description.trim();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(invalid_setting(format!(
+            "a description has at most {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    if description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(invalid_setting(
+            "a description must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(description.to_owned())
+}
+
+/// Checks a scheduled start: after `now_ms` and at most [`MAX_SCHEDULE_AHEAD_MS`] later.
+pub fn validate_schedule(at_ms: i64, now_ms: i64) -> Result<i64, ControlError> {
+    if at_ms <= now_ms {
+        return Err(invalid_setting("scheduled_at must be in the future"));
+    }
+    if at_ms > now_ms.saturating_add(MAX_SCHEDULE_AHEAD_MS) {
+        return Err(invalid_setting(
+            "scheduled_at must be at most a year from now",
+        ));
+    }
+    Ok(at_ms)
+}
+
+/// Checks a token price: 1 to [`MAX_PRICE_TOKENS`].
+pub fn validate_price_tokens(price: i64) -> Result<i64, ControlError> {
+    if !(1..=MAX_PRICE_TOKENS).contains(&price) {
+        return Err(invalid_setting(format!(
+            "price_tokens must be from 1 to {MAX_PRICE_TOKENS}"
+        )));
+    }
+    Ok(price)
+}
+
+/// Checks a replay access: [`MIN_REPLAY_ACCESS_DAYS`] to [`MAX_REPLAY_ACCESS_DAYS`] days.
+pub fn validate_replay_access_days(days: u32) -> Result<u32, ControlError> {
+    if !(MIN_REPLAY_ACCESS_DAYS..=MAX_REPLAY_ACCESS_DAYS).contains(&days) {
+        return Err(invalid_setting(format!(
+            "replay_access_days must be from {MIN_REPLAY_ACCESS_DAYS} to \
+             {MAX_REPLAY_ACCESS_DAYS}"
+        )));
+    }
+    Ok(days)
+}
+
+/// Checks how access and token price fit together: only a paid stream has a token price.
+/// (A paid stream without a channel is watched by the admin only: no pass or token sale can
+/// cover it.)
+pub(crate) fn check_access(
+    access: StreamAccess,
+    price_tokens: Option<i64>,
+) -> Result<(), ControlError> {
+    if let Some(price) = price_tokens {
+        validate_price_tokens(price)?;
+        if access != StreamAccess::Paid {
+            return Err(invalid_setting("only a paid stream has a token price"));
+        }
+    }
+    Ok(())
+}
+
+/// A change to a stream's public settings with PATCH semantics: `None` leaves a setting as
+/// it is; `Some(None)` clears a price or a replay access limit. Setting `access` to free also
+/// clears the token price (giving a price with it is refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSettingsUpdate {
+    pub description: Option<String>,
+    pub access: Option<StreamAccess>,
+    pub price_tokens: Option<Option<i64>>,
+    pub replay_access_days: Option<Option<u32>>,
 }
 
 /// Longest source URL accepted, in bytes.
@@ -278,6 +470,30 @@ impl Stream {
     pub fn is_ended(&self) -> bool {
         self.status == StreamStatus::Ended
     }
+
+    /// Anyone may watch it without a token.
+    pub fn is_free(&self) -> bool {
+        self.access == StreamAccess::Free
+    }
+
+    /// Scheduled and never gone live.
+    pub fn is_scheduled(&self) -> bool {
+        self.status == StreamStatus::Created
+            && self.scheduled_at_ms.is_some()
+            && self.started_at_ms.is_none()
+    }
+
+    /// Its lifecycle state; `live` is whether the engine sees a publisher now (ignored for
+    /// ended streams).
+    pub fn state(&self, live: bool) -> StreamState {
+        match self.status {
+            StreamStatus::Ended if self.cancelled_at_ms.is_some() => StreamState::Cancelled,
+            StreamStatus::Ended => StreamState::Ended,
+            StreamStatus::Created if live => StreamState::Live,
+            StreamStatus::Created if self.is_scheduled() => StreamState::Scheduled,
+            StreamStatus::Created => StreamState::Idle,
+        }
+    }
 }
 
 /// Whether `id` has the shape of a stream id (so a lookup of anything else can answer "not
@@ -411,6 +627,77 @@ mod tests {
             assert!(text.contains("1 to 3650"), "{text}");
         }
         assert!(NewStream::default().record);
+    }
+
+    #[test]
+    fn stream_settings_are_bounded() {
+        assert_eq!(
+            validate_description("  hi\nthere ").ok().as_deref(),
+            Some("hi\nthere")
+        );
+        assert!(validate_description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
+        assert!(validate_description(&"é".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
+        assert!(validate_description("a\u{0}b").is_err());
+        assert!(validate_schedule(1_001, 1_000).is_ok());
+        assert!(validate_schedule(1_000, 1_000).is_err());
+        assert!(validate_schedule(1_000 + MAX_SCHEDULE_AHEAD_MS, 1_000).is_ok());
+        assert!(validate_schedule(1_001 + MAX_SCHEDULE_AHEAD_MS, 1_000).is_err());
+        assert!(validate_schedule(i64::MAX, i64::MAX - 5).is_ok());
+        assert!(validate_schedule(i64::MIN, 0).is_err());
+        for ok in [1, MAX_PRICE_TOKENS] {
+            assert!(validate_price_tokens(ok).is_ok());
+        }
+        for bad in [0, -1, MAX_PRICE_TOKENS + 1] {
+            assert!(validate_price_tokens(bad).is_err());
+        }
+        assert!(validate_replay_access_days(0).is_err());
+        assert!(validate_replay_access_days(1).is_ok());
+        assert!(validate_replay_access_days(3650).is_ok());
+        assert!(validate_replay_access_days(3651).is_err());
+        assert!(check_access(StreamAccess::Paid, Some(10)).is_ok());
+        assert!(check_access(StreamAccess::Paid, None).is_ok());
+        assert!(check_access(StreamAccess::Free, None).is_ok());
+        assert!(check_access(StreamAccess::Free, Some(10)).is_err());
+        assert!(check_access(StreamAccess::Paid, Some(0)).is_err());
+    }
+
+    #[test]
+    fn state_follows_the_lifecycle() {
+        let mut stream = Stream {
+            id: generate_id(),
+            title: "t".to_owned(),
+            stream_key: StreamKey::generate(),
+            status: StreamStatus::Created,
+            created_at_ms: 1,
+            ended_at_ms: None,
+            source: None,
+            simulcast_ladder: false,
+            record: true,
+            recording_retention_days: None,
+            channel_id: None,
+            description: String::new(),
+            scheduled_at_ms: None,
+            started_at_ms: None,
+            cancelled_at_ms: None,
+            access: StreamAccess::Free,
+            price_tokens: None,
+            replay_access_days: None,
+        };
+        assert_eq!(stream.state(false), StreamState::Idle);
+        assert_eq!(stream.state(true), StreamState::Live);
+        stream.scheduled_at_ms = Some(10);
+        assert_eq!(stream.state(false), StreamState::Scheduled);
+        assert_eq!(stream.state(true), StreamState::Live);
+        stream.started_at_ms = Some(11);
+        assert_eq!(stream.state(false), StreamState::Idle);
+        stream.status = StreamStatus::Ended;
+        assert_eq!(stream.state(true), StreamState::Ended);
+        stream.cancelled_at_ms = Some(12);
+        assert_eq!(stream.state(false).as_str(), "cancelled");
+        assert!(stream.is_free());
+        assert_eq!(StreamAccess::parse("paid"), Some(StreamAccess::Paid));
+        assert_eq!(StreamAccess::parse("Paid"), None);
+        assert_eq!(StreamAccess::Free.as_str(), "free");
     }
 
     #[test]

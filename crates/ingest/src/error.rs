@@ -22,6 +22,25 @@ pub enum IngestError {
     /// The stream has ended.
     #[error("stream {stream} has ended")]
     StreamEnded { stream: String },
+    /// The stream's lifecycle does not allow this now (e.g. publishing to a cancelled stream).
+    #[error("stream {stream} is {state}: cannot {action}")]
+    InvalidTransition {
+        stream: String,
+        state: &'static str,
+        action: &'static str,
+    },
+    /// Watching this (paid) stream needs a playback token and none was presented.
+    #[error("a playback token is required for stream {stream}")]
+    TokenRequired { stream: String },
+    /// The playback token is malformed or forged.
+    #[error("invalid playback token: {reason}")]
+    InvalidToken { reason: String },
+    /// The playback token is genuine but has expired.
+    #[error("the playback token has expired")]
+    TokenExpired,
+    /// The playback token is for another stream, or grants another right.
+    #[error("the playback token is not for this right on stream {stream}")]
+    TokenWrongStream { stream: String },
     /// The body is larger than [`crate::MAX_BODY_BYTES`].
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -61,7 +80,13 @@ impl IngestError {
             IngestError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Unauthorized => StatusCode::UNAUTHORIZED,
             IngestError::StreamNotFound { .. } => StatusCode::NOT_FOUND,
-            IngestError::StreamEnded { .. } => StatusCode::CONFLICT,
+            IngestError::StreamEnded { .. } | IngestError::InvalidTransition { .. } => {
+                StatusCode::CONFLICT
+            }
+            IngestError::TokenRequired { .. }
+            | IngestError::InvalidToken { .. }
+            | IngestError::TokenExpired => StatusCode::UNAUTHORIZED,
+            IngestError::TokenWrongStream { .. } => StatusCode::FORBIDDEN,
             IngestError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::InvalidSdp { .. }
             | IngestError::InvalidLayer { .. }
@@ -89,6 +114,11 @@ impl IngestError {
             IngestError::Unauthorized => "unauthorized",
             IngestError::StreamNotFound { .. } => "stream_not_found",
             IngestError::StreamEnded { .. } => "stream_ended",
+            IngestError::InvalidTransition { .. } => "invalid_transition",
+            IngestError::TokenRequired { .. } => "token_required",
+            IngestError::InvalidToken { .. } => "invalid_token",
+            IngestError::TokenExpired => "token_expired",
+            IngestError::TokenWrongStream { .. } => "token_wrong_stream",
             IngestError::PayloadTooLarge { .. } => "payload_too_large",
             IngestError::InvalidSdp { .. } => "invalid_sdp",
             IngestError::InvalidLayer { .. } => "invalid_layer",

@@ -72,6 +72,35 @@ pub(crate) fn require_media_type(
     }
 }
 
+/// `?token=`: a playback token given in the URL (players that cannot set headers).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct TokenQuery {
+    pub token: Option<String>,
+}
+
+/// The credential a request presents: the bearer token, else a non-empty `?token=`.
+pub(crate) fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    query: &'a TokenQuery,
+) -> Option<&'a str> {
+    bearer_token(headers).or(query
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty()))
+}
+
+/// `?token=` of a query string, or a 400.
+pub(crate) fn token_query(
+    query: Result<axum::extract::Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<TokenQuery, IngestError> {
+    query
+        .map(|axum::extract::Query(query)| query)
+        .map_err(|err| IngestError::InvalidRequest {
+            reason: err.body_text(),
+        })
+}
+
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -12,8 +12,11 @@
 //!   never a 500, and a 500 logs its detail and answers a generic message;
 //! - the content type is checked before anything else, then the authority, then the body is
 //!   read (at most [`MAX_BODY_BYTES`]), then the engine is asked;
-//! - `POST` and `PATCH` on WHIP need the stream key; `DELETE` of a session (WHIP or WHEP) and
-//!   the WHEP `PATCH` need only the session URL, whose random id is the capability;
+//! - `POST` and `PATCH` on WHIP need the stream key or a playback token with the publish
+//!   right; `POST` on WHEP of a paid stream needs a playback token with the watch right (the
+//!   authority decides; tokens come as `Authorization: Bearer` or `?token=`); `DELETE` of a
+//!   session (WHIP or WHEP) and the WHEP `PATCH` need only the session URL, whose random id is
+//!   the capability;
 //! - ETags are sent quoted and passed to the engine bare (`If-Match: "x"` becomes `x`).
 //!
 //! RTMP publishes ([`rtmp`], [`rtmp_publish`]) and RTSP pulls ([`rtsp`]) feed the same engine

@@ -73,6 +73,9 @@ impl<A: StreamAuthority> PublishHandler for RtmpPublishing<A> {
                 .map_err(|error| match error {
                     IngestError::Unauthorized => "no stream has this key".to_owned(),
                     IngestError::StreamEnded { stream } => format!("stream {stream} has ended"),
+                    IngestError::InvalidTransition { stream, state, .. } => {
+                        format!("stream {stream} is {state}: it cannot be published to")
+                    }
                     other => format!("cannot check the key: {other}"),
                 })?;
             let stream = keyed.id;

@@ -1,6 +1,7 @@
 //! WHEP: a viewer posts a recvonly offer (optionally capped with `?layer=q|h|f`), trickles
-//! candidates, changes its layer with a JSON `PATCH`, and deletes its session. Watching needs
-//! no token yet; the session URL, unguessable, is the viewer's handle on its session.
+//! candidates, changes its layer with a JSON `PATCH`, and deletes its session. Watching a paid
+//! stream needs a playback token (`Authorization: Bearer` or `?token=`) on the `POST`; the
+//! session URL, unguessable, is then the viewer's handle on its session.
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -19,6 +20,7 @@ use crate::{IngestError, IngestState, StreamAuthority, http_util};
 #[derive(Debug, Deserialize)]
 pub(crate) struct WhepQuery {
     layer: Option<String>,
+    token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,7 +34,8 @@ fn parse_layer(layer: &str) -> Result<Layer, IngestError> {
     })
 }
 
-/// `POST /whep/{stream_id}[?layer=q|h|f]`: the viewer's offer; answers `201` with the answer.
+/// `POST /whep/{stream_id}[?layer=q|h|f][&token=...]`: the viewer's offer; answers `201` with
+/// the answer.
 pub(crate) async fn subscribe<A: StreamAuthority>(
     State(state): State<IngestState<A>>,
     StreamPath(stream): StreamPath,
@@ -45,7 +48,9 @@ pub(crate) async fn subscribe<A: StreamAuthority>(
         reason: err.body_text(),
     })?;
     let max_layer = query.layer.as_deref().map(parse_layer).transpose()?;
-    state.authority.authorize_watch(&stream).await?;
+    let token_query = http_util::TokenQuery { token: query.token };
+    let token = http_util::presented_token(&headers, &token_query);
+    state.authority.authorize_watch(&stream, token).await?;
     let offer = read_sdp(&headers, body).await?;
     let answer = state
         .engine

@@ -1,16 +1,18 @@
 //! WHIP (RFC 9725): a publisher posts its offer, trickles candidates, and deletes its session.
-//! `POST` and `PATCH` carry the stream key as a bearer token. `DELETE` needs only the session
+//! `POST` and `PATCH` carry the stream key, or a playback token with the publish right, as a
+//! bearer token (or a playback token as `?token=`). `DELETE` needs only the session
 //! URL, whose random id (about 130 bits) is the capability: browsers end sessions from a
 //! `pagehide` handler with a bare `fetch(url, {method: 'DELETE', keepalive: true})`.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 
 use crate::http_util::{
-    SDP, SessionPath, StreamPath, TRICKLE, bearer_token, created, if_match, patched, read_sdp,
-    require_media_type,
+    SDP, SessionPath, StreamPath, TRICKLE, TokenQuery, created, if_match, patched, presented_token,
+    read_sdp, require_media_type, token_query,
 };
 use crate::{IngestError, IngestState, StreamAuthority};
 
@@ -18,13 +20,15 @@ use crate::{IngestError, IngestState, StreamAuthority};
 pub(crate) async fn publish<A: StreamAuthority>(
     State(state): State<IngestState<A>>,
     StreamPath(stream): StreamPath,
+    query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
     require_media_type(&headers, SDP)?;
+    let query = token_query(query)?;
     state
         .authority
-        .authorize_publish(&stream, bearer_token(&headers))
+        .authorize_publish(&stream, presented_token(&headers, &query))
         .await?;
     let offer = read_sdp(&headers, body).await?;
     let answer = state.engine.publish(&stream, &offer).await?;
@@ -36,13 +40,15 @@ pub(crate) async fn publish<A: StreamAuthority>(
 pub(crate) async fn patch_session<A: StreamAuthority>(
     State(state): State<IngestState<A>>,
     path: SessionPath,
+    query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
     require_media_type(&headers, TRICKLE)?;
+    let query = token_query(query)?;
     state
         .authority
-        .authorize_publish(&path.stream, bearer_token(&headers))
+        .authorize_publish(&path.stream, presented_token(&headers, &query))
         .await?;
     let if_match = if_match(&headers)?;
     let fragment = read_sdp(&headers, body).await?;

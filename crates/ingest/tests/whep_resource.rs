@@ -185,3 +185,60 @@ async fn a_viewer_may_arrive_before_the_publisher_and_change_layers() {
     again.assert_error(StatusCode::NOT_FOUND, "session_not_found");
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_paid_stream_needs_a_watch_token_for_it() {
+    let (app, _engine) = app().await;
+    let url = format!("/whep/{PAID}");
+    let answer = send(&app, request("POST", &url, &[SDP], viewer_offer())).await;
+    answer.assert_error(StatusCode::UNAUTHORIZED, "token_required");
+    assert_eq!(answer.header(header::WWW_AUTHENTICATE), Some("Bearer"));
+    let cases = [
+        (
+            FORGED_TOKEN.to_owned(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            EXPIRED_TOKEN.to_owned(),
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+        ),
+        (
+            playback_token("watch", LIVE),
+            StatusCode::FORBIDDEN,
+            "token_wrong_stream",
+        ),
+        (
+            playback_token("publish", PAID),
+            StatusCode::FORBIDDEN,
+            "token_wrong_stream",
+        ),
+    ];
+    for (token, status, code) in cases {
+        let auth = bearer(&token);
+        let headers = [SDP, ("authorization", auth.as_str())];
+        let answer = send(&app, request("POST", &url, &headers, viewer_offer())).await;
+        answer.assert_error(status, code);
+        let in_query = format!("{url}?token={token}");
+        let answer = send(&app, request("POST", &in_query, &[SDP], viewer_offer())).await;
+        answer.assert_error(status, code);
+    }
+    // The right token, as a header or in the URL (next to a layer cap), is let through.
+    let token = playback_token("watch", PAID);
+    let auth = bearer(&token);
+    let headers = [SDP, ("authorization", auth.as_str())];
+    let answer = send(&app, request("POST", &url, &headers, viewer_offer())).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let in_query = format!("{url}?layer=q&token={token}");
+    let answer = send(&app, request("POST", &in_query, &[SDP], viewer_offer())).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+}
+
+#[tokio::test]
+async fn a_free_stream_ignores_tokens() {
+    let (app, _engine) = app().await;
+    let uri = format!("/whep/{LIVE}?token={FORGED_TOKEN}");
+    let answer = send(&app, request("POST", &uri, &[SDP], viewer_offer())).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+}

@@ -393,3 +393,54 @@ async fn a_publish_session_lives_through_patch_and_delete() {
     again.assert_error(StatusCode::NOT_FOUND, "session_not_found");
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_publish_token_for_the_stream_replaces_the_key() {
+    let (app, _engine) = app().await;
+    let url = whip_url(PAID);
+    let cases = [
+        (
+            FORGED_TOKEN.to_owned(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            EXPIRED_TOKEN.to_owned(),
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+        ),
+        (
+            playback_token("publish", LIVE),
+            StatusCode::FORBIDDEN,
+            "token_wrong_stream",
+        ),
+        (
+            playback_token("watch", PAID),
+            StatusCode::FORBIDDEN,
+            "token_wrong_stream",
+        ),
+    ];
+    for (token, status, code) in cases {
+        let auth = bearer(&token);
+        let headers = [SDP, ("authorization", auth.as_str())];
+        let answer = send(&app, request("POST", &url, &headers, publisher_offer())).await;
+        answer.assert_error(status, code);
+    }
+    let token = playback_token("publish", PAID);
+    let in_query = format!("{url}?token={token}");
+    let answer = send(&app, request("POST", &in_query, &[SDP], publisher_offer())).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+}
+
+#[tokio::test]
+async fn publishing_to_a_cancelled_stream_is_409_invalid_transition() {
+    let (app, _engine) = app().await;
+    let auth = bearer(CANCELLED_KEY);
+    let headers = [SDP, ("authorization", auth.as_str())];
+    let answer = send(
+        &app,
+        request("POST", &whip_url(CANCELLED), &headers, publisher_offer()),
+    )
+    .await;
+    answer.assert_error(StatusCode::CONFLICT, "invalid_transition");
+}

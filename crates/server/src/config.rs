@@ -148,6 +148,50 @@ pub struct ServeArgs {
     /// How often expired replays are looked for, in seconds [default: 3600].
     #[arg(long, env = "GREENROOM_RETENTION_INTERVAL_SECS")]
     pub retention_interval_secs: Option<u64>,
+    /// Key that signs playback tokens, at least 32 bytes; every node of a cluster needs the
+    /// same [default: generated once, stored in <data_dir>/playback.key].
+    #[arg(long, env = "GREENROOM_PLAYBACK_KEY", hide_env_values = true)]
+    pub playback_key: Option<String>,
+    /// Lifetime of watch and replay tokens in seconds, 10..=86400 [default: 600].
+    #[arg(long, env = "GREENROOM_PLAYBACK_TOKEN_TTL_SECS")]
+    pub playback_token_ttl_secs: Option<u64>,
+    /// Stripe secret key (sk_... or rk_...); turns payments on.
+    #[arg(long, env = "GREENROOM_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Signing secret of the Stripe webhook endpoint (whsec_...); needed with payments.
+    #[arg(long, env = "GREENROOM_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Base URL of the Stripe API [default: https://api.stripe.com].
+    #[arg(long, env = "GREENROOM_STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+    /// Platform fee on passes and tips in basis points, 0..=5000 [default: 500 = 5 %].
+    #[arg(long, env = "GREENROOM_PLATFORM_FEE_BPS")]
+    pub platform_fee_bps: Option<u32>,
+    /// Smallest tip in major units of the currency [default: 1].
+    #[arg(long, env = "GREENROOM_TIP_MIN")]
+    pub tip_min: Option<i64>,
+    /// Largest tip in major units of the currency [default: 1000].
+    #[arg(long, env = "GREENROOM_TIP_MAX")]
+    pub tip_max: Option<i64>,
+    /// ISO 4217 currency of tips and token packs [default: usd].
+    #[arg(long, env = "GREENROOM_CURRENCY")]
+    pub currency: Option<String>,
+    /// Token packs for sale, `id:tokens:price_minor,...` in the currency
+    /// [default: small:100:499,medium:500:1999,large:1200:3999].
+    #[arg(long, env = "GREENROOM_TOKEN_PACKS")]
+    pub token_packs: Option<String>,
+    /// Shared secret of an identity provider signing HS256 JWTs (at least 32 bytes).
+    #[arg(long, env = "GREENROOM_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+    /// PEM public key of an identity provider signing RS256 (RSA) or ES256 (P-256) JWTs.
+    #[arg(long, env = "GREENROOM_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// The `iss` identity tokens must carry (needed with a JWT key).
+    #[arg(long, env = "GREENROOM_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` identity tokens must carry (needed with a JWT key).
+    #[arg(long, env = "GREENROOM_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 }
 
 /// `[storage]` in the configuration file.
@@ -211,6 +255,17 @@ pub struct FileConfig {
     pub storage: Option<StorageFile>,
     pub recording_retention_days: Option<u32>,
     pub retention_interval_secs: Option<u64>,
+    // Secrets (playback key, Stripe keys, JWT secret) come from the environment only.
+    pub playback_token_ttl_secs: Option<u64>,
+    pub stripe_api_base: Option<String>,
+    pub platform_fee_bps: Option<u32>,
+    pub tip_min: Option<i64>,
+    pub tip_max: Option<i64>,
+    pub currency: Option<String>,
+    pub token_packs: Option<String>,
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
 }
 
 pub const DEFAULT_HLS_LADDER: &str = "1080:5M,720:2800k,480:1400k,360:800k";
@@ -225,6 +280,20 @@ pub const DEFAULT_RTMP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::U
 pub const DEFAULT_LOG: &str =
     "info,rtc=warn,rtc_ice=warn,rtc_dtls=error,rtc_sctp=warn,rtc_srtp=warn,rtc_interceptor=warn";
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 600;
+pub const DEFAULT_PLATFORM_FEE_BPS: u32 = 500;
+/// Highest platform fee accepted (50 %).
+pub const MAX_PLATFORM_FEE_BPS: u32 = 5000;
+pub const DEFAULT_TIP_MIN: i64 = 1;
+pub const DEFAULT_TIP_MAX: i64 = 1000;
+/// Largest tip limit, in major units.
+pub const MAX_TIP: i64 = 1_000_000;
+pub const DEFAULT_CURRENCY: &str = "usd";
+pub const DEFAULT_TOKEN_PACKS: &str = "small:100:499,medium:500:1999,large:1200:3999";
+/// Most tokens in one pack.
+pub const MAX_PACK_TOKENS: i64 = 1_000_000;
+/// Most token packs on sale.
+const MAX_TOKEN_PACKS: usize = 20;
 const MAX_RTC_WORKERS: usize = 256;
 
 /// The effective, validated configuration.
@@ -260,6 +329,91 @@ pub struct Config {
     pub s3: Option<S3Settings>,
     pub recording_retention_days: u32,
     pub retention_interval_secs: u64,
+    /// `None`: generated once and kept in `data_dir/playback.key`.
+    #[serde(serialize_with = "redacted")]
+    pub playback_key: Option<String>,
+    pub playback_token_ttl_secs: u64,
+    /// `Some`: payments are on.
+    #[serde(serialize_with = "redacted")]
+    pub stripe_secret_key: Option<String>,
+    #[serde(serialize_with = "redacted")]
+    pub stripe_webhook_secret: Option<String>,
+    /// Without a trailing slash; `None`: Stripe's own.
+    pub stripe_api_base: Option<String>,
+    pub platform_fee_bps: u32,
+    /// Tip limits in major units of `currency`, inclusive.
+    pub tip_min: i64,
+    pub tip_max: i64,
+    /// Lowercase ISO 4217.
+    pub currency: String,
+    pub token_packs: Vec<TokenPack>,
+    #[serde(serialize_with = "redacted")]
+    pub jwt_hs256_secret: Option<String>,
+    pub jwt_public_key_file: Option<PathBuf>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+}
+
+/// A pack of wallet tokens for sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenPack {
+    /// 1 to 32 characters from `a-z 0-9 _ -`, unique.
+    pub id: String,
+    pub tokens: i64,
+    /// Price in minor units of `currency`.
+    pub amount_minor: i64,
+    /// The configured currency (lowercase).
+    pub currency: String,
+}
+
+impl TokenPack {
+    /// Parses `id:tokens:price_minor,...` (empty: no packs) in `currency`.
+    pub fn parse_list(text: &str, currency: &str) -> Result<Vec<TokenPack>, String> {
+        let mut packs: Vec<TokenPack> = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let fields: Vec<&str> = item.split(':').map(str::trim).collect();
+            let [id, tokens, price] = fields[..] else {
+                return Err(format!("{item:?} is not id:tokens:price_minor"));
+            };
+            if id.is_empty()
+                || id.len() > 32
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "pack id {id:?} must be 1 to 32 characters from a-z 0-9 _ -"
+                ));
+            }
+            if packs.iter().any(|p| p.id == id) {
+                return Err(format!("pack id {id:?} is listed twice"));
+            }
+            let tokens: i64 = tokens
+                .parse()
+                .ok()
+                .filter(|t| (1..=MAX_PACK_TOKENS).contains(t))
+                .ok_or_else(|| format!("{item:?}: tokens must be 1..={MAX_PACK_TOKENS}"))?;
+            let max_price = greenroom_control::money::major_to_minor(MAX_TIP, currency)
+                .map_err(|err| err.to_string())?;
+            let amount_minor: i64 = price
+                .parse()
+                .ok()
+                .filter(|p| (1..=max_price).contains(p))
+                .ok_or_else(|| {
+                    format!("{item:?}: the price must be 1..={max_price} minor units")
+                })?;
+            packs.push(TokenPack {
+                id: id.to_owned(),
+                tokens,
+                amount_minor,
+                currency: currency.to_owned(),
+            });
+        }
+        if packs.len() > MAX_TOKEN_PACKS {
+            return Err(format!("at most {MAX_TOKEN_PACKS} packs"));
+        }
+        Ok(packs)
+    }
 }
 
 fn redacted<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -388,11 +542,38 @@ impl Config {
                 .retention_interval_secs
                 .or(file.retention_interval_secs)
                 .unwrap_or(3600),
+            playback_key: args.playback_key,
+            playback_token_ttl_secs: args
+                .playback_token_ttl_secs
+                .or(file.playback_token_ttl_secs)
+                .unwrap_or(DEFAULT_PLAYBACK_TOKEN_TTL_SECS),
+            stripe_secret_key: args.stripe_secret_key,
+            stripe_webhook_secret: args.stripe_webhook_secret,
+            stripe_api_base: args.stripe_api_base.or(file.stripe_api_base),
+            platform_fee_bps: args
+                .platform_fee_bps
+                .or(file.platform_fee_bps)
+                .unwrap_or(DEFAULT_PLATFORM_FEE_BPS),
+            tip_min: args.tip_min.or(file.tip_min).unwrap_or(DEFAULT_TIP_MIN),
+            tip_max: args.tip_max.or(file.tip_max).unwrap_or(DEFAULT_TIP_MAX),
+            currency: args
+                .currency
+                .or(file.currency)
+                .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned()),
+            token_packs: Vec::new(),
+            jwt_hs256_secret: args.jwt_hs256_secret,
+            jwt_public_key_file: args.jwt_public_key_file.or(file.jwt_public_key_file),
+            jwt_issuer: args.jwt_issuer.or(file.jwt_issuer),
+            jwt_audience: args.jwt_audience.or(file.jwt_audience),
         };
-        config.validated()
+        let token_packs = args
+            .token_packs
+            .or(file.token_packs)
+            .unwrap_or_else(|| DEFAULT_TOKEN_PACKS.to_owned());
+        config.validated(&token_packs)
     }
 
-    fn validated(mut self) -> Result<Config, ConfigError> {
+    fn validated(mut self, token_packs: &str) -> Result<Config, ConfigError> {
         if let Some(url) = self.public_url.take() {
             self.public_url = Some(validate_public_url(&url)?);
         }
@@ -499,6 +680,7 @@ impl Config {
         if !(1..=86_400).contains(&self.retention_interval_secs) {
             return Err(invalid("retention_interval_secs", "must be 1..=86400"));
         }
+        self.validate_business(token_packs)?;
         if let Some(s3) = &self.s3 {
             if s3.bucket.trim().is_empty() {
                 return Err(invalid("s3_bucket", "must not be empty"));
@@ -516,6 +698,150 @@ impl Config {
             }
         }
         Ok(self)
+    }
+
+    /// Playback tokens, payments and external identity.
+    fn validate_business(&mut self, token_packs: &str) -> Result<(), ConfigError> {
+        use greenroom_control::playback_token::MIN_KEY_BYTES;
+        if let Some(key) = &self.playback_key
+            && key.len() < MIN_KEY_BYTES
+        {
+            return Err(invalid(
+                "playback_key",
+                format!("must have at least {MIN_KEY_BYTES} bytes"),
+            ));
+        }
+        if !(10..=86_400).contains(&self.playback_token_ttl_secs) {
+            return Err(invalid("playback_token_ttl_secs", "must be 10..=86400"));
+        }
+        match (&self.stripe_secret_key, &self.stripe_webhook_secret) {
+            (None, None) => {}
+            (Some(key), Some(secret)) => {
+                if !(key.starts_with("sk_") || key.starts_with("rk_"))
+                    || !key.chars().all(|c| c.is_ascii_graphic())
+                {
+                    return Err(invalid(
+                        "stripe_secret_key",
+                        "must be a Stripe secret key (sk_...) or restricted key (rk_...)",
+                    ));
+                }
+                if !secret.starts_with("whsec_")
+                    || secret.len() <= "whsec_".len()
+                    || !secret.chars().all(|c| c.is_ascii_graphic())
+                {
+                    return Err(invalid(
+                        "stripe_webhook_secret",
+                        "must be a webhook signing secret (whsec_...)",
+                    ));
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "stripe_secret_key",
+                    "set both GREENROOM_STRIPE_SECRET_KEY and GREENROOM_STRIPE_WEBHOOK_SECRET, \
+                     or neither",
+                ));
+            }
+        }
+        if let Some(base) = self.stripe_api_base.take() {
+            let base = base.trim().trim_end_matches('/').to_owned();
+            if !(base.starts_with("http://") || base.starts_with("https://"))
+                || base.contains(['?', '#', ' '])
+            {
+                return Err(invalid(
+                    "stripe_api_base",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            self.stripe_api_base = Some(base);
+        }
+        if self.platform_fee_bps > MAX_PLATFORM_FEE_BPS {
+            return Err(invalid(
+                "platform_fee_bps",
+                format!("must be 0..={MAX_PLATFORM_FEE_BPS} (0 % to 50 %)"),
+            ));
+        }
+        self.currency = self.currency.trim().to_ascii_lowercase();
+        if greenroom_control::money::currency_exponent(&self.currency).is_none() {
+            return Err(invalid(
+                "currency",
+                format!("{:?} is not an ISO 4217 code like usd", self.currency),
+            ));
+        }
+        if self.tip_min < 1 || self.tip_min > self.tip_max || self.tip_max > MAX_TIP {
+            return Err(invalid(
+                "tip_min",
+                format!("tip limits must satisfy 1 <= tip_min <= tip_max <= {MAX_TIP}"),
+            ));
+        }
+        self.token_packs = TokenPack::parse_list(token_packs, &self.currency)
+            .map_err(|reason| invalid("token_packs", reason))?;
+        for (setting, value) in [
+            ("jwt_issuer", &self.jwt_issuer),
+            ("jwt_audience", &self.jwt_audience),
+        ] {
+            if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(invalid(setting, "must not be empty"));
+            }
+        }
+        if let Some(identity) = self.identity_config()? {
+            greenroom_control::ExternalIdentity::new(identity).map_err(|err| {
+                let setting = if self.jwt_public_key_file.is_some() {
+                    "jwt_public_key_file"
+                } else {
+                    "jwt_hs256_secret"
+                };
+                invalid(setting, err.to_string())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The identity provider settings (the public key file read now), `None` when JWT
+    /// sign-in is off.
+    pub fn identity_config(
+        &self,
+    ) -> Result<Option<greenroom_control::IdentityConfig>, ConfigError> {
+        use greenroom_control::{IdentityConfig, IdentityKey};
+        let key = match (&self.jwt_hs256_secret, &self.jwt_public_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "jwt_hs256_secret",
+                    "set GREENROOM_JWT_HS256_SECRET or GREENROOM_JWT_PUBLIC_KEY_FILE, not both",
+                ));
+            }
+            (Some(secret), None) => IdentityKey::Hs256(secret.as_bytes().to_vec()),
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).map_err(|err| {
+                    invalid(
+                        "jwt_public_key_file",
+                        format!("cannot read {}: {err}", path.display()),
+                    )
+                })?;
+                IdentityKey::PublicKeyPem(pem)
+            }
+            (None, None) => {
+                if self.jwt_issuer.is_some() || self.jwt_audience.is_some() {
+                    return Err(invalid(
+                        "jwt_issuer",
+                        "an issuer or audience needs GREENROOM_JWT_HS256_SECRET or \
+                         GREENROOM_JWT_PUBLIC_KEY_FILE",
+                    ));
+                }
+                return Ok(None);
+            }
+        };
+        let (Some(issuer), Some(audience)) = (&self.jwt_issuer, &self.jwt_audience) else {
+            return Err(invalid(
+                "jwt_issuer",
+                "JWT sign-in needs both GREENROOM_JWT_ISSUER and GREENROOM_JWT_AUDIENCE",
+            ));
+        };
+        Ok(Some(IdentityConfig {
+            key,
+            issuer: issuer.trim().to_owned(),
+            audience: audience.trim().to_owned(),
+        }))
     }
 
     /// The HLS options these settings make.

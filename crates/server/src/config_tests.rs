@@ -322,7 +322,21 @@ fn the_example_file_documents_every_setting_and_parses_uncommented() {
         "hls_part_ms",
         "recording_retention_days",
         "retention_interval_secs",
+        "playback_token_ttl_secs",
+        "stripe_api_base",
+        "platform_fee_bps",
+        "currency",
+        "tip_min",
+        "tip_max",
+        "token_packs",
     ];
+    // Documented, left commented (the key file does not exist here).
+    for key in ["jwt_public_key_file", "jwt_issuer", "jwt_audience"] {
+        assert!(
+            example.contains(&format!("# {key} = ")),
+            "{key} is documented"
+        );
+    }
     let uncommented: String = example
         .lines()
         .map(|line| match line.strip_prefix("# ") {
@@ -371,4 +385,264 @@ fn an_s3_section_in_the_file_turns_s3_storage_on() {
         config.storage_dir,
         Some(std::path::PathBuf::from("/srv/media"))
     );
+}
+
+#[test]
+fn business_settings_have_defaults() {
+    let config = Config::resolve(ServeArgs::default(), None).expect("defaults are valid");
+    assert_eq!(config.playback_key, None);
+    assert_eq!(config.playback_token_ttl_secs, 600);
+    assert_eq!(config.stripe_secret_key, None);
+    assert_eq!(config.stripe_api_base, None);
+    assert_eq!(config.platform_fee_bps, 500);
+    assert_eq!((config.tip_min, config.tip_max), (1, 1000));
+    assert_eq!(config.currency, "usd");
+    let packs: Vec<(&str, i64, i64, &str)> = config
+        .token_packs
+        .iter()
+        .map(|p| (p.id.as_str(), p.tokens, p.amount_minor, p.currency.as_str()))
+        .collect();
+    assert_eq!(
+        packs,
+        [
+            ("small", 100, 499, "usd"),
+            ("medium", 500, 1999, "usd"),
+            ("large", 1200, 3999, "usd")
+        ]
+    );
+    assert!(config.identity_config().expect("valid").is_none());
+}
+
+#[test]
+fn business_settings_come_from_the_file_and_flags() {
+    let toml = file(
+        r#"
+        playback_token_ttl_secs = 120
+        stripe_api_base = "http://127.0.0.1:12111/"
+        platform_fee_bps = 1000
+        tip_min = 2
+        tip_max = 50
+        currency = "EUR"
+        token_packs = "mini:10:99"
+        jwt_issuer = "https://id.example.com"
+        jwt_audience = "greenroom"
+        "#,
+    );
+    let args = ServeArgs {
+        tip_max: Some(40),
+        stripe_secret_key: Some("sk_test_123".to_owned()),
+        stripe_webhook_secret: Some("whsec_abc".to_owned()),
+        jwt_hs256_secret: Some("x".repeat(32)),
+        playback_key: Some("k".repeat(32)),
+        ..with_file(&toml)
+    };
+    let config = Config::resolve(args, None).expect("valid");
+    assert_eq!(config.playback_token_ttl_secs, 120);
+    assert_eq!(
+        config.stripe_api_base.as_deref(),
+        Some("http://127.0.0.1:12111")
+    );
+    assert_eq!(config.platform_fee_bps, 1000);
+    assert_eq!((config.tip_min, config.tip_max), (2, 40));
+    assert_eq!(config.currency, "eur");
+    assert_eq!(config.token_packs.len(), 1);
+    assert_eq!(config.token_packs[0].currency, "eur");
+    let identity = config.identity_config().expect("valid").expect("on");
+    assert_eq!(identity.issuer, "https://id.example.com");
+    // Secrets never appear in check-config.
+    let json = serde_json::to_string(&config).expect("json");
+    for secret in ["sk_test_123", "whsec_abc", "xxxxxxxx", "kkkkkkkk"] {
+        assert!(!json.contains(secret), "{json}");
+    }
+    assert!(json.contains("\"stripe_secret_key\":\"<set>\""), "{json}");
+    // Secrets are not read from the file.
+    let secret_in_file = file("stripe_secret_key = \"sk_test_123\"\n");
+    assert!(error_of(Config::resolve(with_file(&secret_in_file), None)).contains("unknown field"));
+}
+
+#[test]
+fn a_jwt_public_key_file_is_read_and_checked_at_start_up() {
+    let pem = file(include_str!(
+        "../../control/tests/data/jwt_es256_public.pem"
+    ));
+    let args = ServeArgs {
+        jwt_public_key_file: Some(pem.path().to_owned()),
+        jwt_issuer: Some("https://id.example.com".to_owned()),
+        jwt_audience: Some("greenroom".to_owned()),
+        ..ServeArgs::default()
+    };
+    let config = Config::resolve(args.clone(), None).expect("valid");
+    let identity = greenroom_control::ExternalIdentity::new(
+        config.identity_config().expect("read").expect("on"),
+    )
+    .expect("usable");
+    assert_eq!(identity.algorithm(), "ES256");
+    let not_a_key = file("hello\n");
+    let message = error_of(Config::resolve(
+        ServeArgs {
+            jwt_public_key_file: Some(not_a_key.path().to_owned()),
+            ..args.clone()
+        },
+        None,
+    ));
+    assert!(
+        message.starts_with("invalid jwt_public_key_file"),
+        "{message}"
+    );
+    let message = error_of(Config::resolve(
+        ServeArgs {
+            jwt_public_key_file: Some(PathBuf::from("/nonexistent/key.pem")),
+            ..args
+        },
+        None,
+    ));
+    assert!(message.contains("/nonexistent/key.pem"), "{message}");
+}
+
+#[test]
+fn invalid_business_settings_are_refused_with_their_name() {
+    let stripe = |key: &str, secret: &str| ServeArgs {
+        stripe_secret_key: Some(key.to_owned()),
+        stripe_webhook_secret: Some(secret.to_owned()),
+        ..ServeArgs::default()
+    };
+    let cases: Vec<(ServeArgs, &str)> = vec![
+        (
+            ServeArgs {
+                playback_key: Some("too-short".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid playback_key",
+        ),
+        (
+            ServeArgs {
+                playback_token_ttl_secs: Some(0),
+                ..ServeArgs::default()
+            },
+            "invalid playback_token_ttl_secs",
+        ),
+        (
+            ServeArgs {
+                stripe_secret_key: Some("sk_test_1".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid stripe_secret_key",
+        ),
+        (stripe("pk_test_1", "whsec_1"), "invalid stripe_secret_key"),
+        (
+            stripe("sk_test_1", "secret"),
+            "invalid stripe_webhook_secret",
+        ),
+        (
+            ServeArgs {
+                stripe_api_base: Some("api.stripe.com".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid stripe_api_base",
+        ),
+        (
+            ServeArgs {
+                platform_fee_bps: Some(5001),
+                ..ServeArgs::default()
+            },
+            "invalid platform_fee_bps",
+        ),
+        (
+            ServeArgs {
+                tip_min: Some(0),
+                ..ServeArgs::default()
+            },
+            "invalid tip_min",
+        ),
+        (
+            ServeArgs {
+                tip_min: Some(10),
+                tip_max: Some(5),
+                ..ServeArgs::default()
+            },
+            "invalid tip_min",
+        ),
+        (
+            ServeArgs {
+                currency: Some("dollars".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid currency",
+        ),
+        (
+            ServeArgs {
+                token_packs: Some("small:100".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid token_packs",
+        ),
+        (
+            ServeArgs {
+                token_packs: Some("a:1:1,a:2:2".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid token_packs",
+        ),
+        (
+            ServeArgs {
+                token_packs: Some("Big Pack:1:1".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid token_packs",
+        ),
+        (
+            ServeArgs {
+                token_packs: Some("a:0:100".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid token_packs",
+        ),
+        (
+            ServeArgs {
+                jwt_hs256_secret: Some("s".repeat(32)),
+                ..ServeArgs::default()
+            },
+            "invalid jwt_issuer",
+        ),
+        (
+            ServeArgs {
+                jwt_hs256_secret: Some("short".to_owned()),
+                jwt_issuer: Some("iss".to_owned()),
+                jwt_audience: Some("aud".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid jwt_hs256_secret",
+        ),
+        (
+            ServeArgs {
+                jwt_hs256_secret: Some("s".repeat(32)),
+                jwt_public_key_file: Some(PathBuf::from("/k.pem")),
+                jwt_issuer: Some("iss".to_owned()),
+                jwt_audience: Some("aud".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid jwt_hs256_secret",
+        ),
+        (
+            ServeArgs {
+                jwt_issuer: Some("iss".to_owned()),
+                ..ServeArgs::default()
+            },
+            "invalid jwt_issuer",
+        ),
+    ];
+    for (args, expected) in cases {
+        let message = error_of(Config::resolve(args.clone(), None));
+        assert!(message.starts_with(expected), "{args:?}: {message}");
+    }
+    // An empty list sells no packs.
+    let config = Config::resolve(
+        ServeArgs {
+            token_packs: Some(String::new()),
+            ..ServeArgs::default()
+        },
+        None,
+    )
+    .expect("valid");
+    assert!(config.token_packs.is_empty());
 }

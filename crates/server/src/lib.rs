@@ -12,9 +12,14 @@
 //! - every error answer is JSON `{"error":{"code","message"}}`; a 500 logs its detail and
 //!   answers a generic message;
 //! - URLs in answers are absolute, built on the public URL;
-//! - secrets (admin token, stream keys, database password, TURN credential) are never logged
-//!   and are redacted from `Debug` and `check-config`.
+//! - secrets (admin token, stream keys, database password, TURN credential, playback key,
+//!   Stripe keys, JWT secret) are never logged and are redacted from `Debug` and
+//!   `check-config`;
+//! - WHEP and HLS of a paid stream, and replays of its recordings, need a signed playback token
+//!   for that stream and right (see [`access`]); whether a stream is paid is answered from
+//!   memory, never read from the database per segment.
 
+pub mod access;
 pub mod admin_token;
 pub mod api;
 pub mod app;
@@ -22,6 +27,7 @@ pub mod authority;
 pub mod config;
 pub mod hls;
 pub mod hls_http;
+pub mod live_events;
 pub mod openapi;
 pub mod pages;
 pub mod recording;

@@ -25,6 +25,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let admin = admin_token::resolve(config.admin_token.as_deref(), &config.data_dir)?;
+    let playback =
+        crate::access::resolve_playback_key(config.playback_key.as_deref(), &config.data_dir)?;
+    let payments = crate::app::Payments::from_config(&config).context("cannot set up payments")?;
+    let identity = match config.identity_config()? {
+        Some(identity) => Some(
+            greenroom_control::ExternalIdentity::new(identity)
+                .context("cannot use the identity provider's key")?,
+        ),
+        None => None,
+    };
 
     let store = Store::connect(&config.database_url())
         .await
@@ -44,7 +54,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let public_url = config.public_url_for(bound);
-    let mut state = AppState::new(store.clone(), engine.clone(), &public_url, &admin.token);
+    let mut state = AppState::new(store.clone(), engine.clone(), &public_url, &admin.token)
+        .with_playback(playback, config.playback_token_ttl_secs);
+    if let Some(payments) = payments {
+        tracing::info!(
+            currency = %payments.currency,
+            platform_fee_bps = payments.platform_fee_bps,
+            "payments on"
+        );
+        state = state.with_payments(payments);
+    }
+    if let Some(identity) = identity {
+        tracing::info!(
+            algorithm = identity.algorithm(),
+            "identity provider sign-in on"
+        );
+        state = state.with_identity(identity);
+    }
     let hls = if config.hls {
         let recordings = open_recordings(&config, &store).await?;
         recordings.recover().await;
@@ -80,7 +106,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!(%rtmp_bound, "RTMP ingest listening");
             let mut handler = greenroom_ingest::rtmp_publish::RtmpPublishing::new(
                 engine.clone(),
-                ControlAuthority::new(store.clone()),
+                ControlAuthority::for_state(&state),
             );
             if let Some(hub) = &hls {
                 handler = handler.with_frame_taps(std::sync::Arc::new(hub.clone()));

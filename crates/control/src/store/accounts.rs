@@ -247,6 +247,107 @@ impl Store {
         .rows_affected();
         Ok(revoked > 0)
     }
+
+    /// Revokes the token `secret` of `account_id` (signing out); false when it is not one of
+    /// the account's live tokens.
+    pub async fn revoke_token_secret(
+        &self,
+        account_id: &str,
+        secret: &str,
+    ) -> Result<bool, ControlError> {
+        let revoked = sqlx::query(
+            "UPDATE account_tokens SET revoked_at_ms = $1 \
+             WHERE token_hash = $2 AND account_id = $3 AND revoked_at_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(token_hash(secret))
+        .bind(account_id)
+        .execute(&self.pool)
+        .await
+        .map_err(ControlError::database("revoking a token"))?
+        .rows_affected();
+        Ok(revoked > 0)
+    }
+
+    /// The account an external identity stands for (`subject` is `"{iss}|{sub}"`), created on
+    /// first sight: with `email` when it is a valid address no other account has, else
+    /// `{sha256(subject) in hex, 32 digits}@external.invalid`; named `display_name` (or
+    /// "viewer"); with `role` and no password. An existing account is returned as it is. Safe
+    /// under concurrent first sights: the UNIQUE `external_subject` decides and the loser reads
+    /// the winner's row.
+    pub async fn account_for_external(
+        &self,
+        subject: &str,
+        email: Option<&str>,
+        display_name: Option<&str>,
+        role: Role,
+    ) -> Result<Account, ControlError> {
+        if subject.is_empty() || subject.len() > 1024 {
+            return Err(ControlError::InvalidIdentityToken {
+                reason: "the external subject is empty or too long".to_owned(),
+            });
+        }
+        if let Some(account) = self.external_account(subject).await? {
+            return Ok(account);
+        }
+        let display_name = display_name
+            .and_then(|name| validate_title(name).ok())
+            .unwrap_or_else(|| "viewer".to_owned());
+        let mut emails: Vec<String> = email
+            .and_then(|e| normalize_email(e).ok())
+            .into_iter()
+            .collect();
+        emails.push(format!("{}@external.invalid", &token_hash(subject)[..32]));
+        for email in emails {
+            let account = Account {
+                id: generate_id(),
+                email,
+                display_name: display_name.clone(),
+                role,
+                created_at_ms: now_ms(),
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO accounts \
+                 (id, email, password_hash, display_name, role, external_subject, created_at_ms) \
+                 VALUES ($1, $2, NULL, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(&account.id)
+            .bind(&account.email)
+            .bind(&account.display_name)
+            .bind(account.role.as_db())
+            .bind(subject)
+            .bind(account.created_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(ControlError::database("creating an external account"))?
+            .rows_affected();
+            if inserted == 1 {
+                tracing::info!(
+                    account = %account.id,
+                    role = account.role.as_db(),
+                    "external account created"
+                );
+                return Ok(account);
+            }
+            // Another request created it first, or the email belongs to another account
+            // (then the next, made-up address is tried).
+            if let Some(account) = self.external_account(subject).await? {
+                return Ok(account);
+            }
+        }
+        Err(ControlError::EmailTaken)
+    }
+
+    async fn external_account(&self, subject: &str) -> Result<Option<Account>, ControlError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE external_subject = $1"
+        ))
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ControlError::database("finding an external account"))?;
+        row.as_ref().map(account_from_row).transpose()
+    }
 }
 
 fn account_from_row(row: &AnyRow) -> Result<Account, ControlError> {

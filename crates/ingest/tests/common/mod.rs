@@ -21,6 +21,38 @@ pub const ENDED: &str = "endedstreamaaaaa";
 pub const ENDED_KEY: &str = "sk_ended_key_0123456789abcdefghij";
 /// The authority fails internally for this stream.
 pub const BROKEN: &str = "brokenstreamaaaa";
+/// A paid stream: watching needs the token `watch:paidstreamaaaaaa`.
+pub const PAID: &str = "paidstreamaaaaaa";
+pub const PAID_KEY: &str = "sk_paid_key_0123456789abcdefghijk";
+/// A cancelled stream: publishing is an invalid transition.
+pub const CANCELLED: &str = "cancelledstreama";
+pub const CANCELLED_KEY: &str = "sk_cancelled_key_0123456789abcdef";
+/// Playback tokens the test authority understands: `{right}:{stream}` is genuine and valid,
+/// these two are expired and forged.
+pub const EXPIRED_TOKEN: &str = "gr1.expired";
+pub const FORGED_TOKEN: &str = "gr1.forged";
+
+/// The playback token for `right` (`watch` or `publish`) on `stream`.
+pub fn playback_token(right: &str, stream: &str) -> String {
+    format!("gr1.{right}:{stream}")
+}
+
+/// What the test authority checks a playback token with: its right and stream, or the error.
+fn check_token(token: &str, stream: &str, right: &str) -> Result<(), IngestError> {
+    match token {
+        EXPIRED_TOKEN => Err(IngestError::TokenExpired),
+        FORGED_TOKEN => Err(IngestError::InvalidToken {
+            reason: "the signature does not match".to_owned(),
+        }),
+        _ if token == playback_token(right, stream) => Ok(()),
+        _ if token.starts_with("gr1.") => Err(IngestError::TokenWrongStream {
+            stream: stream.to_owned(),
+        }),
+        _ => Err(IngestError::InvalidToken {
+            reason: "not a playback token".to_owned(),
+        }),
+    }
+}
 
 #[derive(Clone)]
 pub struct TestAuthority {
@@ -32,6 +64,8 @@ impl TestAuthority {
         let mut streams = HashMap::new();
         streams.insert(LIVE, (LIVE_KEY, false));
         streams.insert(ENDED, (ENDED_KEY, true));
+        streams.insert(PAID, (PAID_KEY, false));
+        streams.insert(CANCELLED, (CANCELLED_KEY, true));
         TestAuthority {
             streams: Arc::new(streams),
         }
@@ -57,8 +91,17 @@ impl StreamAuthority for TestAuthority {
         bearer: Option<&str>,
     ) -> Result<(), IngestError> {
         let (key, ended) = self.lookup(stream_id)?;
-        if bearer != Some(key) {
-            return Err(IngestError::Unauthorized);
+        match bearer {
+            Some(token) if token.starts_with("gr1.") => check_token(token, stream_id, "publish")?,
+            Some(token) if token == key => {}
+            _ => return Err(IngestError::Unauthorized),
+        }
+        if stream_id == CANCELLED {
+            return Err(IngestError::InvalidTransition {
+                stream: stream_id.to_owned(),
+                state: "cancelled",
+                action: "publish",
+            });
         }
         if ended {
             return Err(IngestError::StreamEnded {
@@ -68,12 +111,22 @@ impl StreamAuthority for TestAuthority {
         Ok(())
     }
 
-    async fn authorize_watch(&self, stream_id: &str) -> Result<(), IngestError> {
+    async fn authorize_watch(
+        &self,
+        stream_id: &str,
+        token: Option<&str>,
+    ) -> Result<(), IngestError> {
         let (_, ended) = self.lookup(stream_id)?;
         if ended {
             return Err(IngestError::StreamEnded {
                 stream: stream_id.to_owned(),
             });
+        }
+        if stream_id == PAID {
+            let token = token.ok_or_else(|| IngestError::TokenRequired {
+                stream: stream_id.to_owned(),
+            })?;
+            check_token(token, stream_id, "watch")?;
         }
         Ok(())
     }

@@ -41,6 +41,78 @@ pub enum ApiError {
     RangeNotSatisfiable { length: Option<u64> },
     #[error("{reason}")]
     InvalidRecordingSetting { reason: String },
+    #[error("{reason}")]
+    Forbidden { reason: String },
+    #[error("a playback token is required for this stream")]
+    TokenRequired,
+    #[error("invalid playback token: {reason}")]
+    InvalidToken { reason: String },
+    #[error("the playback token has expired")]
+    TokenExpired,
+    #[error("the playback token is for another stream or right")]
+    TokenWrongStream,
+    #[error("watching stream {id} requires a pass")]
+    AccessRequired { id: String },
+    #[error("replay access to stream {id} has ended")]
+    ReplayAccessExpired { id: String },
+    #[error("{reason}")]
+    InvalidEmail { reason: String },
+    #[error("{reason}")]
+    InvalidPassword { reason: String },
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("account {id} not found")]
+    AccountNotFound { id: String },
+    #[error("{reason}")]
+    InvalidChannel { reason: String },
+    #[error("the handle @{handle} is taken")]
+    HandleTaken { handle: String },
+    #[error("this account already has a channel")]
+    ChannelExists,
+    #[error("channel {id} not found")]
+    ChannelNotFound { id: String },
+    #[error("stream {id} is {state}: cannot {action}")]
+    InvalidTransition {
+        id: String,
+        state: &'static str,
+        action: &'static str,
+    },
+    #[error("{reason}")]
+    InvalidStreamSetting { reason: String },
+    #[error("{reason}")]
+    InvalidPass { reason: String },
+    #[error("pass {id} not found")]
+    PassNotFound { id: String },
+    #[error("pass {id} is no longer sold")]
+    PassInactive { id: String },
+    #[error("{reason}")]
+    AlreadyGranted { reason: String },
+    #[error("checkout {id} not found")]
+    CheckoutNotFound { id: String },
+    #[error("stream {id} is not sold for tokens")]
+    NotForSale { id: String },
+    #[error("not enough tokens: balance {balance}, price {needed}")]
+    InsufficientTokens { balance: i64, needed: i64 },
+    #[error("{reason}")]
+    InvalidAmount { reason: String },
+    #[error("unknown token pack {pack:?}")]
+    UnknownTokenPack { pack: String },
+    #[error("payments are not configured on this server")]
+    PaymentsDisabled,
+    #[error("the creator of channel {channel} cannot receive payments yet")]
+    CreatorNotConnected { channel: String },
+    #[error("the payment provider failed: {detail}")]
+    PaymentProvider { detail: String },
+    #[error("{reason}")]
+    InvalidSignature { reason: String },
+    #[error("{reason}")]
+    InvalidWebhook { reason: String },
+    #[error("{reason}")]
+    InvalidIdentityToken { reason: String },
+    #[error("idempotency key {key:?} was used for a different request")]
+    IdempotencyConflict { key: String },
     #[error("unavailable: {detail}")]
     Unavailable { detail: String },
     #[error("internal error: {detail}")]
@@ -70,6 +142,41 @@ impl ApiError {
             ApiError::InvalidBlockingRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::InvalidRecordingSetting { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Forbidden { .. }
+            | ApiError::TokenWrongStream
+            | ApiError::AccessRequired { .. }
+            | ApiError::ReplayAccessExpired { .. } => StatusCode::FORBIDDEN,
+            ApiError::TokenRequired
+            | ApiError::InvalidToken { .. }
+            | ApiError::TokenExpired
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidIdentityToken { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidEmail { .. }
+            | ApiError::InvalidPassword { .. }
+            | ApiError::InvalidChannel { .. }
+            | ApiError::InvalidStreamSetting { .. }
+            | ApiError::InvalidPass { .. }
+            | ApiError::InvalidAmount { .. }
+            | ApiError::UnknownTokenPack { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::EmailTaken
+            | ApiError::HandleTaken { .. }
+            | ApiError::ChannelExists
+            | ApiError::InvalidTransition { .. }
+            | ApiError::PassInactive { .. }
+            | ApiError::AlreadyGranted { .. }
+            | ApiError::NotForSale { .. }
+            | ApiError::CreatorNotConnected { .. }
+            | ApiError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
+            ApiError::AccountNotFound { .. }
+            | ApiError::ChannelNotFound { .. }
+            | ApiError::PassNotFound { .. }
+            | ApiError::CheckoutNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::InsufficientTokens { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::PaymentsDisabled => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PaymentProvider { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::InvalidSignature { .. } | ApiError::InvalidWebhook { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +199,40 @@ impl ApiError {
             ApiError::RecordingNotFound { .. } => "recording_not_found",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::InvalidRecordingSetting { .. } => "invalid_recording_setting",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::TokenRequired => "token_required",
+            ApiError::InvalidToken { .. } => "invalid_token",
+            ApiError::TokenExpired => "token_expired",
+            ApiError::TokenWrongStream => "token_wrong_stream",
+            ApiError::AccessRequired { .. } => "access_required",
+            ApiError::ReplayAccessExpired { .. } => "replay_access_expired",
+            ApiError::InvalidEmail { .. } => "invalid_email",
+            ApiError::InvalidPassword { .. } => "invalid_password",
+            ApiError::EmailTaken => "email_taken",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::AccountNotFound { .. } => "account_not_found",
+            ApiError::InvalidChannel { .. } => "invalid_channel",
+            ApiError::HandleTaken { .. } => "handle_taken",
+            ApiError::ChannelExists => "channel_exists",
+            ApiError::ChannelNotFound { .. } => "channel_not_found",
+            ApiError::InvalidTransition { .. } => "invalid_transition",
+            ApiError::InvalidStreamSetting { .. } => "invalid_stream_setting",
+            ApiError::InvalidPass { .. } => "invalid_pass",
+            ApiError::PassNotFound { .. } => "pass_not_found",
+            ApiError::PassInactive { .. } => "pass_inactive",
+            ApiError::AlreadyGranted { .. } => "already_granted",
+            ApiError::CheckoutNotFound { .. } => "checkout_not_found",
+            ApiError::NotForSale { .. } => "not_for_sale",
+            ApiError::InsufficientTokens { .. } => "insufficient_tokens",
+            ApiError::InvalidAmount { .. } => "invalid_amount",
+            ApiError::UnknownTokenPack { .. } => "unknown_token_pack",
+            ApiError::PaymentsDisabled => "payments_disabled",
+            ApiError::CreatorNotConnected { .. } => "creator_not_connected",
+            ApiError::PaymentProvider { .. } => "payment_provider_error",
+            ApiError::InvalidSignature { .. } => "invalid_signature",
+            ApiError::InvalidWebhook { .. } => "invalid_webhook",
+            ApiError::InvalidIdentityToken { .. } => "invalid_identity_token",
+            ApiError::IdempotencyConflict { .. } => "idempotency_conflict",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal { .. } => "internal",
         }
@@ -108,6 +249,57 @@ impl From<ControlError> for ApiError {
             ControlError::RecordingNotFound { id } => ApiError::RecordingNotFound { id },
             ControlError::InvalidRetention { reason } => {
                 ApiError::InvalidRecordingSetting { reason }
+            }
+            ControlError::InvalidAmount { reason } => ApiError::InvalidAmount { reason },
+            ControlError::InsufficientFunds {
+                account,
+                balance_minor,
+                needed_minor,
+            } if account.starts_with("wallet:") => ApiError::InsufficientTokens {
+                balance: balance_minor,
+                needed: needed_minor,
+            },
+            ControlError::IdempotencyConflict { key } => ApiError::IdempotencyConflict { key },
+            ControlError::InvalidEmail { reason } => ApiError::InvalidEmail { reason },
+            ControlError::InvalidPassword { reason } => ApiError::InvalidPassword { reason },
+            ControlError::EmailTaken => ApiError::EmailTaken,
+            ControlError::InvalidCredentials => ApiError::InvalidCredentials,
+            ControlError::AccountNotFound { id } => ApiError::AccountNotFound { id },
+            ControlError::InvalidSignature { reason } => ApiError::InvalidSignature { reason },
+            ControlError::InvalidToken { reason } => ApiError::InvalidToken { reason },
+            ControlError::TokenExpired { .. } => ApiError::TokenExpired,
+            ControlError::InvalidChannel { reason } => ApiError::InvalidChannel { reason },
+            ControlError::HandleTaken { handle } => ApiError::HandleTaken { handle },
+            ControlError::ChannelExists { .. } => ApiError::ChannelExists,
+            ControlError::ChannelNotFound { id } => ApiError::ChannelNotFound { id },
+            ControlError::Forbidden { reason } => ApiError::Forbidden { reason },
+            ControlError::InvalidTransition { id, state, action } => {
+                ApiError::InvalidTransition { id, state, action }
+            }
+            ControlError::InvalidStreamSetting { reason } => {
+                ApiError::InvalidStreamSetting { reason }
+            }
+            ControlError::InvalidPass { reason } => ApiError::InvalidPass { reason },
+            ControlError::PassNotFound { id } => ApiError::PassNotFound { id },
+            ControlError::PassInactive { id } => ApiError::PassInactive { id },
+            ControlError::AlreadyGranted { reason } => ApiError::AlreadyGranted { reason },
+            ControlError::CheckoutNotFound { id } => ApiError::CheckoutNotFound { id },
+            ControlError::NotForSale { id } => ApiError::NotForSale { id },
+            ControlError::AccessRequired { id } => ApiError::AccessRequired { id },
+            ControlError::ReplayAccessExpired { id } => ApiError::ReplayAccessExpired { id },
+            ControlError::UnknownTokenPack { pack } => ApiError::UnknownTokenPack { pack },
+            ControlError::PaymentsDisabled => ApiError::PaymentsDisabled,
+            ControlError::CreatorNotConnected { channel } => {
+                ApiError::CreatorNotConnected { channel }
+            }
+            ControlError::Stripe {
+                operation, reason, ..
+            } => ApiError::PaymentProvider {
+                detail: format!("{operation}: {reason}"),
+            },
+            ControlError::InvalidWebhook { reason } => ApiError::InvalidWebhook { reason },
+            ControlError::InvalidIdentityToken { reason } => {
+                ApiError::InvalidIdentityToken { reason }
             }
             other => ApiError::Internal {
                 detail: other.to_string(),
@@ -147,6 +339,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable { .. } => {
                 tracing::warn!(error = %self, "API request refused");
                 "the service is not available".to_owned()
+            }
+            ApiError::PaymentProvider { .. } => {
+                tracing::warn!(error = %self, "payment provider call failed");
+                "the payment provider did not accept the request; try again later".to_owned()
             }
             _ => self.to_string(),
         };

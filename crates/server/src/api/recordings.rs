@@ -1,4 +1,5 @@
-//! Recordings (replays) of a stream: list, read, change the expiry, delete (admin).
+//! Recordings (replays) of a stream: list, read, change the expiry, delete. The admin, or the
+//! owner of the stream's channel (`401` without credentials, `403` for other accounts).
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -8,8 +9,8 @@ use greenroom_control::{Recording, RecordingStatus};
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::api::ApiError;
-use crate::api::streams::rfc3339;
+use crate::api::streams::{authorize, rfc3339};
+use crate::api::{ApiError, Caller};
 use crate::app::AppState;
 
 /// A recording as the API shows it.
@@ -57,23 +58,37 @@ pub(crate) fn view(state: &AppState, recording: Recording) -> RecordingView {
 /// `GET /api/v1/streams/{id}/recordings` → the stream's recordings, newest first.
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<RecordingView>>, ApiError> {
     let Path(id) = id?;
-    state.store.get_stream(&id).await?;
+    authorize(&state, &caller, &id).await?;
     let recordings = state.store.list_recordings(&id).await?;
     Ok(Json(
         recordings.into_iter().map(|r| view(&state, r)).collect(),
     ))
 }
 
+/// The recording, if the caller is the admin or owns its stream's channel.
+async fn authorized_recording(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Recording, ApiError> {
+    caller.require_any()?;
+    let recording = state.store.get_recording(id).await?;
+    authorize(state, caller, &recording.stream_id).await?;
+    Ok(recording)
+}
+
 /// `GET /api/v1/recordings/{id}`.
-pub async fn get(
+pub async fn get_one(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<RecordingView>, ApiError> {
     let Path(id) = id?;
-    let recording = state.store.get_recording(&id).await?;
+    let recording = authorized_recording(&state, &caller, &id).await?;
     Ok(Json(view(&state, recording)))
 }
 
@@ -81,10 +96,12 @@ pub async fn get(
 /// its new expiry (`null` keeps it until changed again).
 pub async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<RecordingView>, ApiError> {
     let Path(id) = id?;
+    caller.require_any()?;
     let Json(body) = body?;
     let Some(fields) = body.as_object() else {
         return Err(ApiError::InvalidJson {
@@ -116,17 +133,20 @@ pub async fn patch(
             });
         }
     };
+    authorized_recording(&state, &caller, &id).await?;
     let recording = state.store.set_recording_expiry(&id, expires_at_ms).await?;
+    state.access.invalidate_recording(&id);
     Ok(Json(view(&state, recording)))
 }
 
 /// `DELETE /api/v1/recordings/{id}` → `204`: the replay's files, then its record.
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id?;
-    let recording = state.store.get_recording(&id).await?;
+    let recording = authorized_recording(&state, &caller, &id).await?;
     if recording.status == RecordingStatus::Recording {
         return Err(ApiError::InvalidRecordingSetting {
             reason: "the recording is still being written; end the stream first".to_owned(),
@@ -134,11 +154,24 @@ pub async fn delete(
     }
     let Some(recordings) = state.recordings.as_ref() else {
         state.store.delete_recording(&id).await?;
+        state.access.invalidate_recording(&id);
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     recordings
         .delete(&recording)
         .await
         .map_err(|detail| ApiError::Unavailable { detail })?;
+    state.access.invalidate_recording(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The recordings routes.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/api/v1/streams/{id}/recordings", get(list))
+        .route(
+            "/api/v1/recordings/{id}",
+            get(get_one).patch(patch).delete(delete),
+        )
 }

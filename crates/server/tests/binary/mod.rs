@@ -144,3 +144,35 @@ pub fn ffmpeg_publish(url: &str, size: &str, seconds: u32, gop: u32, b_frames: u
         .expect("ffmpeg on PATH (Debian package ffmpeg)");
     Kill(child)
 }
+
+/// Signs an account up (`POST /api/v1/accounts`, role `viewer` or `creator`) and in again
+/// (`POST /api/v1/sessions`); the page session token of the sign-in.
+pub async fn sign_up_and_in(http: &reqwest::Client, base: &str, email: &str, role: &str) -> String {
+    let password = "correct horse battery staple";
+    let display_name = email.split('@').next().unwrap_or("someone");
+    let signed_up = http
+        .post(format!("{base}/api/v1/accounts"))
+        .json(&serde_json::json!({
+            "email": email,
+            "password": password,
+            "display_name": display_name,
+            "role": role,
+        }))
+        .send()
+        .await
+        .expect("POST /api/v1/accounts");
+    assert_eq!(signed_up.status(), 201, "signing up {email}");
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("POST /api/v1/sessions")
+        .json()
+        .await
+        .expect("session JSON");
+    session["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {session}"))
+        .to_owned()
+}
