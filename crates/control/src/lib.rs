@@ -90,18 +90,12 @@ pub use account::{Account, IssuedToken, Role, TokenKind};
 pub use channel::{Channel, ChannelUpdate, normalize_handle};
 pub use checkout::{Checkout, CheckoutPurpose, CheckoutStatus, NewCheckout};
 pub use error::ControlError;
-pub use grant::{CompTarget, Grant, GrantSource};
-pub use pass::{NewPass, Pass, PassKind, PassPrice, PassScope, StripeIds};
-pub use stripe_event::{EventChange, EventOutcome, EventStatus, StripeEvent, StripeObject};
-pub use tip::{Tip, TipStatus};
-pub use wallet::TokenPack;
 pub use external_identity::{ExternalClaims, ExternalIdentity, IdentityConfig, IdentityKey};
+pub use grant::{CompTarget, Grant, GrantSource};
 pub use ledger::{LedgerEntry, Posted, Transfer, TransferKind, TransferLeg};
+pub use pass::{NewPass, Pass, PassKind, PassPrice, PassScope, StripeIds};
 pub use recording::{MAX_VARIANT_NAME_BYTES, Recording, RecordingStatus};
 pub use store::{Backend, Store};
-pub use stripe_client::{
-    CheckoutLine, CheckoutMode, CheckoutSessionRequest, CreatedSession, Interval, StripeClient,
-};
 pub use stream::{
     MAX_DESCRIPTION_CHARS, MAX_PRICE_TOKENS, MAX_RECORDING_RETENTION_DAYS, MAX_REPLAY_ACCESS_DAYS,
     MAX_SCHEDULE_AHEAD_MS, MAX_SOURCE_URL_BYTES, MAX_TITLE_CHARS, MIN_RECORDING_RETENTION_DAYS,
@@ -109,3 +103,9 @@ pub use stream::{
     StreamSettingsUpdate, StreamSource, StreamState, StreamStatus, is_stream_id,
     validate_recording_retention_days, validate_title,
 };
+pub use stripe_client::{
+    CheckoutLine, CheckoutMode, CheckoutSessionRequest, CreatedSession, Interval, StripeClient,
+};
+pub use stripe_event::{EventChange, EventOutcome, EventStatus, StripeEvent, StripeObject};
+pub use tip::{Tip, TipStatus};
+pub use wallet::TokenPack;

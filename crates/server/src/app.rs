@@ -47,6 +47,8 @@ pub struct AppState {
     pub payments: Option<Arc<Payments>>,
     /// `None`: sign-in with an identity provider's JWT is off.
     pub identity: Option<ExternalIdentity>,
+    /// Live events (paid tips) for streams' creators.
+    pub live_events: crate::live_events::LiveEvents,
 }
 
 /// Everything selling needs: the Stripe client and the business settings.
@@ -130,6 +132,7 @@ impl AppState {
             access,
             payments: None,
             identity: None,
+            live_events: crate::live_events::LiveEvents::default(),
         }
     }
 

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+pub use greenroom_control::wallet::TokenPack;
 use greenroom_control::{Backend, Store};
 use greenroom_rtc::{IceServer, RtcConfig};
 use serde::{Deserialize, Serialize};
@@ -354,66 +355,50 @@ pub struct Config {
     pub jwt_audience: Option<String>,
 }
 
-/// A pack of wallet tokens for sale.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenPack {
-    /// 1 to 32 characters from `a-z 0-9 _ -`, unique.
-    pub id: String,
-    pub tokens: i64,
-    /// Price in minor units of `currency`.
-    pub amount_minor: i64,
-    /// The configured currency (lowercase).
-    pub currency: String,
-}
-
-impl TokenPack {
-    /// Parses `id:tokens:price_minor,...` (empty: no packs) in `currency`.
-    pub fn parse_list(text: &str, currency: &str) -> Result<Vec<TokenPack>, String> {
-        let mut packs: Vec<TokenPack> = Vec::new();
-        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let fields: Vec<&str> = item.split(':').map(str::trim).collect();
-            let [id, tokens, price] = fields[..] else {
-                return Err(format!("{item:?} is not id:tokens:price_minor"));
-            };
-            if id.is_empty()
-                || id.len() > 32
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-            {
-                return Err(format!(
-                    "pack id {id:?} must be 1 to 32 characters from a-z 0-9 _ -"
-                ));
-            }
-            if packs.iter().any(|p| p.id == id) {
-                return Err(format!("pack id {id:?} is listed twice"));
-            }
-            let tokens: i64 = tokens
-                .parse()
-                .ok()
-                .filter(|t| (1..=MAX_PACK_TOKENS).contains(t))
-                .ok_or_else(|| format!("{item:?}: tokens must be 1..={MAX_PACK_TOKENS}"))?;
-            let max_price = greenroom_control::money::major_to_minor(MAX_TIP, currency)
-                .map_err(|err| err.to_string())?;
-            let amount_minor: i64 = price
-                .parse()
-                .ok()
-                .filter(|p| (1..=max_price).contains(p))
-                .ok_or_else(|| {
-                    format!("{item:?}: the price must be 1..={max_price} minor units")
-                })?;
-            packs.push(TokenPack {
-                id: id.to_owned(),
-                tokens,
-                amount_minor,
-                currency: currency.to_owned(),
-            });
+/// Parses `id:tokens:price_minor,...` (empty: no packs) in `currency`.
+pub fn parse_token_packs(text: &str, currency: &str) -> Result<Vec<TokenPack>, String> {
+    let mut packs: Vec<TokenPack> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let fields: Vec<&str> = item.split(':').map(str::trim).collect();
+        let [id, tokens, price] = fields[..] else {
+            return Err(format!("{item:?} is not id:tokens:price_minor"));
+        };
+        if id.is_empty()
+            || id.len() > 32
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(format!(
+                "pack id {id:?} must be 1 to 32 characters from a-z 0-9 _ -"
+            ));
         }
-        if packs.len() > MAX_TOKEN_PACKS {
-            return Err(format!("at most {MAX_TOKEN_PACKS} packs"));
+        if packs.iter().any(|p| p.id == id) {
+            return Err(format!("pack id {id:?} is listed twice"));
         }
-        Ok(packs)
+        let tokens: i64 = tokens
+            .parse()
+            .ok()
+            .filter(|t| (1..=MAX_PACK_TOKENS).contains(t))
+            .ok_or_else(|| format!("{item:?}: tokens must be 1..={MAX_PACK_TOKENS}"))?;
+        let max_price = greenroom_control::money::major_to_minor(MAX_TIP, currency)
+            .map_err(|err| err.to_string())?;
+        let amount_minor: i64 = price
+            .parse()
+            .ok()
+            .filter(|p| (1..=max_price).contains(p))
+            .ok_or_else(|| format!("{item:?}: the price must be 1..={max_price} minor units"))?;
+        packs.push(TokenPack {
+            id: id.to_owned(),
+            tokens,
+            amount_minor,
+            currency: currency.to_owned(),
+        });
     }
+    if packs.len() > MAX_TOKEN_PACKS {
+        return Err(format!("at most {MAX_TOKEN_PACKS} packs"));
+    }
+    Ok(packs)
 }
 
 fn redacted<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -774,7 +759,7 @@ impl Config {
                 format!("tip limits must satisfy 1 <= tip_min <= tip_max <= {MAX_TIP}"),
             ));
         }
-        self.token_packs = TokenPack::parse_list(token_packs, &self.currency)
+        self.token_packs = parse_token_packs(token_packs, &self.currency)
             .map_err(|reason| invalid("token_packs", reason))?;
         for (setting, value) in [
             ("jwt_issuer", &self.jwt_issuer),

@@ -28,6 +28,15 @@ pub enum LiveEvent {
     },
 }
 
+impl LiveEvent {
+    /// The SSE event name (`tip`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LiveEvent::Tip { .. } => "tip",
+        }
+    }
+}
+
 /// Per-stream broadcast channels; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct LiveEvents {
@@ -92,6 +101,12 @@ mod tests {
         let events = LiveEvents::default();
         drop(events.subscribe("a"));
         events.publish("a", tip("t1"));
-        assert!(events.streams.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+        assert!(
+            events
+                .streams
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+        );
     }
 }

@@ -138,7 +138,10 @@ async fn sign_in(
     body: Result<Json<SignIn>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
-    let account = state.store.authenticate(&body.email, &body.password).await?;
+    let account = state
+        .store
+        .authenticate(&body.email, &body.password)
+        .await?;
     let token = state
         .store
         .issue_token(&account.id, TokenKind::Session, None, Some(SESSION_TTL_MS))

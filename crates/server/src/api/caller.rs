@@ -6,8 +6,8 @@
 
 use axum::extract::FromRequestParts;
 use greenroom_control::{Account, ControlError, Role};
-use http::{HeaderMap, header};
 use http::request::Parts;
+use http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
 
 use crate::api::ApiError;

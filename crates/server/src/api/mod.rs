@@ -5,12 +5,16 @@
 mod accounts;
 mod caller;
 mod channels;
+mod commerce;
 mod discover;
 mod error;
 mod ownership;
+mod passes;
 mod playback;
 mod recordings;
 mod streams;
+mod tips;
+mod wallet;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,6 +37,10 @@ pub fn router() -> Router<AppState> {
         .merge(discover::routes())
         .merge(accounts::routes())
         .merge(playback::routes())
+        .merge(passes::routes())
+        .merge(commerce::routes())
+        .merge(tips::routes())
+        .merge(wallet::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
 }

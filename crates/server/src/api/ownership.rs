@@ -7,7 +7,10 @@ use crate::api::{ApiError, Caller};
 use crate::app::AppState;
 
 /// The channel a stream belongs to, if any.
-pub async fn stream_channel(state: &AppState, stream: &Stream) -> Result<Option<Channel>, ApiError> {
+pub async fn stream_channel(
+    state: &AppState,
+    stream: &Stream,
+) -> Result<Option<Channel>, ApiError> {
     match &stream.channel_id {
         Some(id) => Ok(Some(state.store.get_channel(id).await?)),
         None => Ok(None),
@@ -24,7 +27,11 @@ pub fn owns_channel(caller: &Caller, channel: Option<&Channel>) -> bool {
 }
 
 /// Whether the caller is the admin or the owner of the stream's channel.
-pub async fn owns_stream(state: &AppState, caller: &Caller, stream: &Stream) -> Result<bool, ApiError> {
+pub async fn owns_stream(
+    state: &AppState,
+    caller: &Caller,
+    stream: &Stream,
+) -> Result<bool, ApiError> {
     if caller.is_admin() {
         return Ok(true);
     }

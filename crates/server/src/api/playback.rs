@@ -116,7 +116,8 @@ async fn issue(
                     .await?;
                 not_after_ms = grant.expires_at_ms;
                 if replay
-                    && let (Some(ended), Some(days)) = (stream.ended_at_ms, stream.replay_access_days)
+                    && let (Some(ended), Some(days)) =
+                        (stream.ended_at_ms, stream.replay_access_days)
                 {
                     let window_end = ended.saturating_add(i64::from(days) * 86_400_000);
                     not_after_ms = Some(not_after_ms.map_or(window_end, |at| at.min(window_end)));
