@@ -401,10 +401,27 @@ async fn the_public_status_needs_no_token_and_shows_no_secret() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::OK);
+    let status = answer.json();
     assert_eq!(
-        answer.json(),
-        json!({ "id": id, "title": "public", "status": "idle", "viewers": 0 })
+        status,
+        json!({
+            "id": id,
+            "title": "public",
+            "status": "idle",
+            "viewers": 0,
+            "channel": null,
+            "description": "",
+            "scheduled_at": null,
+            "access": "free",
+            "price_tokens": null,
+            "replay_access_days": null,
+            "watch_url": format!("{PUBLIC_URL}/watch/{id}"),
+            "calendar_url": null,
+        })
     );
+    // Nothing secret: no key, no ingest URL.
+    let text = status.to_string();
+    assert!(!text.contains("key") && !text.contains("whip"), "{text}");
     app.send(
         "GET",
         "/api/v1/streams/aaaaaaaaaaaaaaaa/status",

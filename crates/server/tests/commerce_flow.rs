@@ -4,7 +4,8 @@
 //! the grant, a playback token follows and WHEP accepts it; forged, stale and replayed
 //! deliveries change nothing; cancelling the subscription and refunding a one-time pass
 //! revoke access; a tip carries the 5 % application fee and reaches the creator's live feed;
-//! token packs fill a wallet that enrolment spends, with 402 when it runs short.
+//! token packs fill a wallet that enrolment spends, with 402 when it runs short. The flow runs
+//! once on SQLite and once on Postgres (a fresh database, dropped afterwards).
 
 mod binary;
 mod stripe;
@@ -161,19 +162,53 @@ async fn watch_token(api: &Api, stream: &str) -> Result<String, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buying_tipping_and_spending_tokens_end_to_end() {
+async fn buying_tipping_and_spending_tokens_on_sqlite() {
+    flow(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buying_tipping_and_spending_tokens_on_postgres() {
+    use futures::FutureExt;
+    use sqlx::Connection;
+
+    let admin_url = std::env::var("GREENROOM_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|err| panic!("this test needs Postgres at {admin_url}: {err}"));
+    let database = format!("greenroom_commerce_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+    let (server_base, _) = admin_url.rsplit_once('/').expect("a database name");
+    let url = format!("{server_base}/{database}");
+    let outcome = std::panic::AssertUnwindSafe(flow(Some(&url)))
+        .catch_unwind()
+        .await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop the test database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn flow(database_url: Option<&str>) {
     let stripe = StripeStandin::start(WEBHOOK_SECRET).await;
-    let server = binary::start_server_with(
-        ADMIN,
-        "warn",
-        &[
-            ("GREENROOM_HLS", "false"),
-            ("GREENROOM_STRIPE_SECRET_KEY", TEST_SECRET_KEY),
-            ("GREENROOM_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("GREENROOM_STRIPE_API_BASE", &stripe.api_base()),
-            ("GREENROOM_TOKEN_PACKS", "small:100:499,large:1000:3999"),
-        ],
-    );
+    let api_base = stripe.api_base();
+    let mut env = vec![
+        ("GREENROOM_HLS", "false"),
+        ("GREENROOM_STRIPE_SECRET_KEY", TEST_SECRET_KEY),
+        ("GREENROOM_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("GREENROOM_STRIPE_API_BASE", api_base.as_str()),
+        ("GREENROOM_TOKEN_PACKS", "small:100:499,large:1000:3999"),
+    ];
+    if let Some(url) = database_url {
+        env.push(("GREENROOM_DATABASE_URL", url));
+    }
+    let server = binary::start_server_with(ADMIN, "warn", &env);
     let base = server.base.clone();
     let hook = format!("{base}/api/v1/stripe/webhook");
     let http = reqwest::Client::new();
