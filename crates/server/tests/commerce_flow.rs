@@ -404,6 +404,39 @@ async fn flow(database_url: Option<&str>) {
         .refused("POST", &checkout_path, None, 409, "already_granted")
         .await;
 
+    // Repricing: a new Price for new buyers, the old one retired; the subscriber keeps it.
+    let pass_path = format!("/api/v1/passes/{monthly_id}");
+    let repriced = creator
+        .ok(
+            "PATCH",
+            &pass_path,
+            Some(json!({"amount_minor": 1200})),
+            200,
+        )
+        .await;
+    let new_price = repriced["stripe"]["price_id"].as_str().expect("price");
+    assert_ne!(new_price, price_id);
+    assert_eq!(
+        stripe.price(new_price).expect("new price")["unit_amount"],
+        1200
+    );
+    assert_eq!(stripe.price(&price_id).expect("old price")["active"], false);
+    let prices = repriced["stripe"]["prices"].as_array().expect("prices");
+    assert_eq!(prices.len(), 2, "{repriced}");
+    assert!(prices[0]["retired_at"].is_string() && prices[1]["retired_at"].is_null());
+    let public = nobody.ok("GET", &pass_path, None, 200).await;
+    assert_eq!(public["amount_minor"], 1200);
+    assert!(public.get("stripe").is_none(), "{public}");
+    viewer
+        .refused(
+            "PATCH",
+            &pass_path,
+            Some(json!({"amount_minor": 1})),
+            403,
+            "forbidden",
+        )
+        .await;
+
     // Grant → token → WHEP.
     let token = watch_token(&viewer, &stream_id)
         .await
