@@ -165,8 +165,20 @@ pub struct ViewerStats {
     pub layer: Option<&'static str>,
     /// The viewer's maximum.
     pub max_layer: &'static str,
+    /// The highest layer the viewer's bandwidth estimate carries.
+    pub bandwidth_layer: &'static str,
     pub packets_sent: u64,
     pub bytes_sent: u64,
+    /// The viewer's bandwidth estimate, bits per second (none before its first feedback).
+    pub estimate_bps: Option<u64>,
+    /// `twcc` (GCC on transport-wide CC feedback) or `remb` (the viewer's own estimate).
+    pub estimate_source: Option<&'static str>,
+    /// Fraction of packets lost on the way to the viewer (its latest receiver report).
+    pub loss: f64,
+    /// Round-trip time to the viewer, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Packets the viewer asked to be sent again.
+    pub nacks_received: u64,
 }
 
 /// Handle to the running engine; cheap to clone.

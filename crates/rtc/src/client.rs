@@ -170,6 +170,7 @@ impl Client {
                 ice_servers: &[],
                 credentials: None,
                 answering_role: None,
+                feedback: None,
             },
             now,
         )

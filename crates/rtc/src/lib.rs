@@ -17,6 +17,7 @@
 mod api;
 mod engine;
 mod error;
+mod feedback;
 mod local;
 mod metrics;
 mod peer;
@@ -33,6 +34,7 @@ pub use api::{
     TrackStats, ViewerStats,
 };
 pub use error::RtcError;
+pub use feedback::{FeedbackSnapshot, PeerFeedback};
 pub use local::{LocalPublisher, LocalRtp};
 pub use metrics::MetricsSnapshot;
 pub use tap::{StreamTap, TappedPacket};

@@ -18,6 +18,12 @@ pub(crate) struct Counters {
     /// PLI/FIR received from viewers.
     pub viewer_keyframe_requests: AtomicU64,
     pub layer_switches: AtomicU64,
+    /// Bandwidth caps lowered / raised (a viewer's link carried less / more).
+    pub bandwidth_downswitches: AtomicU64,
+    pub bandwidth_upswitches: AtomicU64,
+    /// Packets viewers NACKed (answered from the per-track send buffer, as RTX when
+    /// negotiated).
+    pub viewer_nacks: AtomicU64,
     /// Media packets another worker's full queue refused.
     pub cross_worker_drops: AtomicU64,
     pub publishers: AtomicI64,
@@ -46,6 +52,9 @@ pub struct MetricsSnapshot {
     pub plis_to_publishers: u64,
     pub viewer_keyframe_requests: u64,
     pub layer_switches: u64,
+    pub bandwidth_downswitches: u64,
+    pub bandwidth_upswitches: u64,
+    pub viewer_nacks: u64,
     pub cross_worker_drops: u64,
     pub workers: u64,
 }
@@ -71,6 +80,9 @@ impl MetricsSnapshot {
             out.plis_to_publishers += get(&c.plis_to_publishers);
             out.viewer_keyframe_requests += get(&c.viewer_keyframe_requests);
             out.layer_switches += get(&c.layer_switches);
+            out.bandwidth_downswitches += get(&c.bandwidth_downswitches);
+            out.bandwidth_upswitches += get(&c.bandwidth_upswitches);
+            out.viewer_nacks += get(&c.viewer_nacks);
             out.cross_worker_drops += get(&c.cross_worker_drops);
         }
         for c in sets {
@@ -153,6 +165,24 @@ impl MetricsSnapshot {
             "counter",
             "Simulcast layer switches of viewers.",
             self.layer_switches,
+        );
+        metric(
+            "greenroom_bandwidth_layer_downswitches_total",
+            "counter",
+            "Times a viewer's bandwidth estimate lowered its layer cap.",
+            self.bandwidth_downswitches,
+        );
+        metric(
+            "greenroom_bandwidth_layer_upswitches_total",
+            "counter",
+            "Times a viewer's bandwidth estimate raised its layer cap.",
+            self.bandwidth_upswitches,
+        );
+        metric(
+            "greenroom_viewer_nacked_packets_total",
+            "counter",
+            "Packets viewers asked to be retransmitted.",
+            self.viewer_nacks,
         );
         metric(
             "greenroom_cross_worker_drops_total",

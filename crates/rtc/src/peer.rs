@@ -1,9 +1,12 @@
 //! Building webrtc-rs peer connections the way greenroom needs them.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use std::sync::Arc;
+
+use rtc::interceptor::{
+    CongestionControlBuilder, GCC_MIN_BITRATE, Gcc, Registry, Slot, TwccSenderBuilder,
+};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -18,13 +21,23 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
-use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
 use crate::IceServer;
+use crate::feedback::{FeedbackTap, PeerFeedback};
 
 /// Audio level and timing extensions browsers send that are worth negotiating.
 const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// Where [`FeedbackTap`] sits: just application-ward of the congestion controller (1_000)
+/// and below the TWCC sender (2_000), so it sees the controller's estimate and every inbound
+/// RTCP packet before anything consumes it, and every sender report leaving.
+const FEEDBACK_TAP_POSITION: usize = 1_500;
+/// A viewer's estimate before any feedback: enough for the top layer of a typical simulcast,
+/// so a good link is not held low while the estimate climbs; a bad one brings it down.
+const INITIAL_ESTIMATE_BPS: f64 = 2_500_000.0;
+/// The estimate is never taken above this.
+const MAX_ESTIMATE_BPS: f64 = 50_000_000.0;
 
 /// Options for one peer connection.
 pub(crate) struct PeerOptions<'a> {
@@ -36,6 +49,9 @@ pub(crate) struct PeerOptions<'a> {
     /// `a=setup:passive` (ffmpeg's WHIP muxer), then it must be the client. `None` when
     /// offering.
     pub answering_role: Option<RTCDtlsRole>,
+    /// A viewer's session: run congestion control (GCC on transport-wide CC feedback) and
+    /// keep what its feedback says here.
+    pub feedback: Option<Arc<PeerFeedback>>,
 }
 
 /// The codecs greenroom forwards: Opus, VP8 and H.264 (with RTX for the video codecs).
@@ -137,8 +153,37 @@ pub(crate) fn media_engine() -> Result<MediaEngine, Error> {
 /// can route STUN by username) and short ICE timeouts (a vanished peer is noticed within seconds).
 pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerConnection, Error> {
     let mut engine = media_engine()?;
-    let registry = Registry::new().with(Slot::from(14_000), DeliverKeyframeRequests::default());
-    let registry = register_default_interceptors(registry, &mut engine)?;
+    let congestion_control = options.feedback.is_some();
+    let registry = Registry::new().with(
+        Slot::from(FEEDBACK_TAP_POSITION),
+        FeedbackTap::new(options.feedback),
+    );
+    let mut registry = register_default_interceptors(registry, &mut engine)?;
+    if congestion_control {
+        // The sending side of transport-wide CC: number departing packets, resolve the
+        // viewer's feedback against them, and estimate with GCC. No pacer: the forwarder's
+        // layer choice is what keeps the rate under the estimate.
+        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            engine.register_feedback(
+                RTCPFeedback {
+                    typ: "transport-cc".to_owned(),
+                    parameter: String::new(),
+                },
+                kind,
+            );
+        }
+        registry = registry
+            .with(
+                Slot::CongestionControl,
+                CongestionControlBuilder::new(Gcc::new(
+                    INITIAL_ESTIMATE_BPS,
+                    GCC_MIN_BITRATE,
+                    MAX_ESTIMATE_BPS,
+                ))
+                .build(),
+            )
+            .with(Slot::TwccSender, TwccSenderBuilder::new().build());
+    }
     let mut settings = SettingEngineBuilder::new().with_include_loopback_candidate(true);
     if let Some((ufrag, pwd)) = options.credentials {
         settings = settings.with_ice_credentials(ufrag, pwd);
@@ -170,64 +215,6 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
         .build(now)
-}
-
-/// Lets PLI and FIR packets through to the application (the default chain consumes inbound
-/// RTCP). An SFU relays those to the publisher; reports and NACKs stay with the interceptors.
-#[derive(Default)]
-pub(crate) struct DeliverKeyframeRequests {
-    read_queue: VecDeque<TaggedPacket>,
-    write_queue: VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverKeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let wanted = packets.iter().any(|p| {
-                let any = p.as_any();
-                any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-            });
-            if wanted {
-                msg.message.add(Attribute::DeliverToApplication);
-            }
-        }
-        self.read_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read_queue.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write_queue.pop_front()
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Self::Time> {
-        None
-    }
-}
-
-impl Interceptor for DeliverKeyframeRequests {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 /// The DTLS role to answer an offer with: client when the offer insists on being the DTLS

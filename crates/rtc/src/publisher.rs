@@ -60,7 +60,16 @@ pub(crate) struct Publisher {
     throttle: KeyframeThrottle,
     live: bool,
     source: SourceInfo,
+    /// Wire-rate estimate of each video layer and of the audio (index 3), refreshed every
+    /// [`RATES_REFRESH`]; viewers' layer selectors read it from every packet.
+    rates: [u64; 4],
+    rates_at: Option<Instant>,
 }
+
+/// How often the per-layer rates handed to viewers are recomputed.
+const RATES_REFRESH: Duration = Duration::from_millis(250);
+/// RTP, SRTP and UDP/IP overhead over the metered payload bytes, in percent.
+const WIRE_OVERHEAD_PERCENT: u64 = 6;
 
 impl Publisher {
     pub(crate) fn new(epoch: u64) -> Self {
@@ -73,6 +82,8 @@ impl Publisher {
             throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL),
             live: false,
             source: SourceInfo::whip(),
+            rates: [0; 4],
+            rates_at: None,
         }
     }
 
@@ -214,6 +225,20 @@ impl Publisher {
                 state.resolution = resolution;
             }
         }
+        if self
+            .rates_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= RATES_REFRESH)
+        {
+            self.rates_at = Some(now);
+            let wire =
+                |meter: &RateMeter| meter.bitrate_bps(now) * (100 + WIRE_OVERHEAD_PERCENT) / 100;
+            self.rates = [
+                wire(&self.video[0].meter),
+                wire(&self.video[1].meter),
+                wire(&self.video[2].meter),
+                wire(&self.audio.meter),
+            ];
+        }
         let became_live = !self.live;
         self.live = true;
         (
@@ -224,6 +249,7 @@ impl Publisher {
                 codec: source.codec,
                 layer: source.layer,
                 available: self.available_layers(now),
+                rates: self.rates,
                 sequence_number,
                 timestamp,
                 marker,

@@ -1,6 +1,7 @@
 //! The server side of a WHEP session: one audio and one video sender, each fed by a forwarder.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtc::media_stream::MediaStreamTrack;
@@ -12,10 +13,13 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::shared::error::Error;
 
+use crate::feedback::PeerFeedback;
 use crate::worker::MediaPacket;
 use crate::{SessionId, ViewerStats};
 use greenroom_media::Codec;
-use greenroom_sfu::{Forwarder, ForwarderConfig, Layer, LayerSet, PacketInfo, TrackKind};
+use greenroom_sfu::{
+    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, PacketInfo, TrackKind,
+};
 
 struct OutTrack {
     sender: RTCRtpSenderId,
@@ -37,12 +41,33 @@ impl OutTrack {
     }
 }
 
+/// How often a viewer's bandwidth estimate is looked at.
+const SELECT_INTERVAL: Duration = Duration::from_millis(100);
+
 pub(crate) struct Subscriber {
     max_layer: Layer,
     audio: OutTrack,
     video: OutTrack,
     packets_sent: u64,
     bytes_sent: u64,
+    /// What the viewer's RTCP says (estimate, loss, RTT), written by the interceptor chain.
+    feedback: Arc<PeerFeedback>,
+    /// The bandwidth-driven layer cap.
+    selector: LayerSelector,
+    selected_at: Option<Instant>,
+    /// A cap change not yet counted by the worker.
+    cap_change: Option<CapChange>,
+    /// NACKed packets already counted by the worker.
+    nacks_counted: u64,
+    /// A selection ran since the worker last took the events.
+    events_ready: bool,
+}
+
+/// What happened to a viewer since the worker last asked, for the node's counters.
+#[derive(Debug, Default)]
+pub(crate) struct SubscriberEvents {
+    pub cap_change: Option<CapChange>,
+    pub nacks: u64,
 }
 
 fn add_track(
@@ -86,7 +111,11 @@ fn add_track(
 
 impl Subscriber {
     /// Adds the audio and video senders; call before applying the viewer's offer.
-    pub(crate) fn add_tracks(pc: &mut RTCPeerConnection, max_layer: Layer) -> Result<Self, Error> {
+    pub(crate) fn add_tracks(
+        pc: &mut RTCPeerConnection,
+        max_layer: Layer,
+        feedback: Arc<PeerFeedback>,
+    ) -> Result<Self, Error> {
         let audio = add_track(
             pc,
             RtpCodecKind::Audio,
@@ -125,6 +154,12 @@ impl Subscriber {
             video,
             packets_sent: 0,
             bytes_sent: 0,
+            feedback,
+            selector: LayerSelector::new(),
+            selected_at: None,
+            cap_change: None,
+            nacks_counted: 0,
+            events_ready: false,
         })
     }
 
@@ -191,6 +226,24 @@ impl Subscriber {
             track.forwarder.set_available_layers(media.available);
             track.available = media.available;
         }
+        if media.kind == TrackKind::Video
+            && self
+                .selected_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= SELECT_INTERVAL)
+        {
+            self.selected_at = Some(now);
+            self.events_ready = true;
+            if let Some(estimate) = self.feedback.snapshot().estimate_bps {
+                let [q, h, f, audio] = media.rates;
+                if let Some(change) =
+                    self.selector
+                        .update(now, estimate, [q, h, f], media.available, audio)
+                {
+                    track.forwarder.set_bandwidth_cap(self.selector.cap());
+                    self.cap_change = Some(change);
+                }
+            }
+        }
         let before = track.forwarder.current_layer();
         let munged = track.forwarder.handle_packet(now, info);
         let switched = media.kind == TrackKind::Video
@@ -248,13 +301,34 @@ impl Subscriber {
         }
     }
 
+    /// The cap change and the NACKs since the last selection, once per selection.
+    pub(crate) fn take_events(&mut self) -> Option<SubscriberEvents> {
+        if !std::mem::take(&mut self.events_ready) {
+            return None;
+        }
+        let nacked = self.feedback.snapshot().nacked;
+        let nacks = nacked.saturating_sub(self.nacks_counted);
+        self.nacks_counted = nacked;
+        Some(SubscriberEvents {
+            cap_change: self.cap_change.take(),
+            nacks,
+        })
+    }
+
     pub(crate) fn stats(&self, session: &SessionId) -> ViewerStats {
+        let feedback = self.feedback.snapshot();
         ViewerStats {
             session: session.clone(),
             layer: self.video.forwarder.current_layer().map(Layer::rid),
             max_layer: self.max_layer.rid(),
+            bandwidth_layer: self.selector.cap().rid(),
             packets_sent: self.packets_sent,
             bytes_sent: self.bytes_sent,
+            estimate_bps: feedback.estimate_bps,
+            estimate_source: feedback.source,
+            loss: feedback.loss,
+            rtt_ms: feedback.rtt_ms,
+            nacks_received: feedback.nacked,
         }
     }
 }

@@ -64,6 +64,28 @@ async fn viewers_receive_their_layer_across_workers() {
         assert_eq!(get(&low.counters.video_seq_jumps), 0);
         assert_eq!(get(&full.counters.video_seq_jumps), 0);
 
+        // Every viewer's transport-wide CC feedback gives it a GCC estimate; on loopback it
+        // carries the top layer, so the unpinned viewer keeps it.
+        let mut estimated = false;
+        for _ in 0..100 {
+            let stats = engine.stream_stats("s1").await;
+            if stats.viewer_sessions.len() == 3
+                && stats
+                    .viewer_sessions
+                    .iter()
+                    .all(|v| v.estimate_source == Some("twcc") && v.estimate_bps.is_some())
+            {
+                estimated = true;
+                for viewer in &stats.viewer_sessions {
+                    assert_eq!(viewer.bandwidth_layer, "f", "{viewer:?}");
+                    assert!(viewer.loss < 0.01, "{viewer:?}");
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(estimated, "{:?}", engine.stream_stats("s1").await.viewer_sessions);
+
         publisher.stop().await;
         for v in [full, low, mid] {
             v.stop().await;

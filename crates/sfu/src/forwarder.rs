@@ -53,6 +53,8 @@ pub struct Forwarder {
     kind: TrackKind,
     codec: Codec,
     max_layer: Layer,
+    /// What the viewer's bandwidth carries ([`crate::LayerSelector`]); `High` until known.
+    bandwidth_cap: Layer,
     /// Layers the publisher sends, once the driver said so.
     available: Option<LayerSet>,
     /// Layers seen in packets since the last reset.
@@ -72,6 +74,7 @@ impl Forwarder {
             kind: config.kind,
             codec: config.codec,
             max_layer: config.max_layer,
+            bandwidth_cap: Layer::High,
             available: None,
             seen: LayerSet::new(),
             target: None,
@@ -86,6 +89,18 @@ impl Forwarder {
     pub fn set_max_layer(&mut self, layer: Layer) {
         self.max_layer = layer;
         self.update_target();
+    }
+
+    /// The highest layer the viewer's bandwidth carries; the target is the lower of this and
+    /// the viewer's maximum, reached at its next key frame.
+    pub fn set_bandwidth_cap(&mut self, layer: Layer) {
+        self.bandwidth_cap = layer;
+        self.update_target();
+    }
+
+    /// The current bandwidth cap.
+    pub fn bandwidth_cap(&self) -> Layer {
+        self.bandwidth_cap
     }
 
     /// The layers the publisher currently sends.
@@ -208,7 +223,7 @@ impl Forwarder {
     fn update_target(&mut self) {
         let layers = self.available.unwrap_or(self.seen);
         let target = layers
-            .best_at_most(self.max_layer)
+            .best_at_most(self.max_layer.min(self.bandwidth_cap))
             .or_else(|| layers.lowest());
         if target != self.target {
             self.target = target;
@@ -253,6 +268,50 @@ mod tests {
         assert_eq!(fwd.poll_keyframe_request(now + KEYFRAME_REPEAT), None);
         let next = fwd.handle_packet(now, &packet(Layer::High, 3, &DELTA));
         assert_eq!(next.map(|m| m.sequence_number), Some(3));
+    }
+
+    #[test]
+    fn a_bandwidth_cap_moves_down_at_the_lower_layers_key_frame_and_back_up_at_the_top_ones() {
+        let now = Instant::now();
+        let mut fwd = video(Layer::High);
+        fwd.set_available_layers(LayerSet::all());
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::High, 1, &KEY))
+                .is_some()
+        );
+        fwd.set_bandwidth_cap(Layer::Low);
+        assert_eq!(fwd.target_layer(), Some(Layer::Low));
+        // Until the low layer's key frame, the high layer keeps flowing and low is dropped.
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::Low, 10, &DELTA))
+                .is_none()
+        );
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::High, 2, &DELTA))
+                .is_some()
+        );
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::Low, 11, &KEY))
+                .is_some()
+        );
+        assert_eq!(fwd.current_layer(), Some(Layer::Low));
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::High, 3, &DELTA))
+                .is_none()
+        );
+        // The viewer's own maximum still caps a raised bandwidth cap.
+        fwd.set_max_layer(Layer::Mid);
+        fwd.set_bandwidth_cap(Layer::High);
+        assert_eq!(fwd.target_layer(), Some(Layer::Mid));
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::Mid, 20, &DELTA))
+                .is_none()
+        );
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::Mid, 21, &KEY))
+                .is_some()
+        );
+        assert_eq!(fwd.current_layer(), Some(Layer::Mid));
     }
 
     #[test]

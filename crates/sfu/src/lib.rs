@@ -5,6 +5,7 @@
 //! forwarder decides whether the subscriber gets it and how its sequence number, timestamp and
 //! VP8 picture id are rewritten ([`Munged`]). [`KeyframeThrottle`] limits key-frame requests
 //! per publisher and [`RateMeter`] measures each published layer for live stats.
+//! [`LayerSelector`] caps a viewer's layer at what its bandwidth estimate carries.
 //!
 //! Invariants:
 //! - No I/O, no tasks, no clock: time is always an argument (`now: Instant`), so every state
@@ -19,6 +20,7 @@ mod error;
 mod forwarder;
 mod keyframe_throttle;
 mod layer;
+mod layer_selector;
 mod packet_info;
 mod rate_meter;
 mod rtp_munger;
@@ -28,6 +30,7 @@ pub use error::SfuError;
 pub use forwarder::{Forwarder, ForwarderConfig, Munged};
 pub use keyframe_throttle::KeyframeThrottle;
 pub use layer::{Layer, LayerSet, TrackKind};
+pub use layer_selector::{CapChange, DOWN_CONFIRM, HOLD, LayerSelector, UP_HEADROOM};
 pub use packet_info::{PacketInfo, Vp8Meta};
 pub use rate_meter::RateMeter;
 pub use vp8_munger::Vp8Rewrite;

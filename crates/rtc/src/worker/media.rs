@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{Command, MediaPacket, Peer, Role, State};
 use crate::engine::{LOCAL_PUBLISHER, NO_WORKER};
 use crate::metrics::Counters;
-use greenroom_sfu::{Layer, LayerSet};
+use greenroom_sfu::{CapChange, Layer, LayerSet};
 
 impl State {
     /// Returns true when this packet made the stream live.
@@ -80,6 +80,19 @@ impl State {
             }
             if switched {
                 Counters::add(&self.counters.layer_switches, 1);
+            }
+            // At the selector's pace (every 100 ms), not per packet.
+            if let Some(events) = sub.take_events() {
+                match events.cap_change {
+                    Some(CapChange::Down { .. }) => {
+                        Counters::add(&self.counters.bandwidth_downswitches, 1);
+                    }
+                    Some(CapChange::Up { .. }) => {
+                        Counters::add(&self.counters.bandwidth_upswitches, 1);
+                    }
+                    None => {}
+                }
+                Counters::add(&self.counters.viewer_nacks, events.nacks);
             }
             if let Some(bytes) = written {
                 Counters::add(&self.counters.rtp_out_packets, 1);

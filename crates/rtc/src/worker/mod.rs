@@ -51,6 +51,9 @@ pub(crate) struct MediaPacket {
     pub layer: Layer,
     /// Layers the publisher is sending right now.
     pub available: LayerSet,
+    /// Wire bitrate of the video layers `[q, h, f]` and of the audio, bits per second
+    /// (0: not measured).
+    pub rates: [u64; 4],
     pub sequence_number: u16,
     pub timestamp: u32,
     pub marker: bool,

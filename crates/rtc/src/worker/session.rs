@@ -34,21 +34,25 @@ impl State {
             .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
         check_offer(&offer.sdp)?;
         let (ufrag, pwd) = peer::ice_credentials();
+        let feedback = options
+            .as_ref()
+            .map(|_| Arc::new(crate::feedback::PeerFeedback::default()));
         let mut pc = peer::build(
             PeerOptions {
                 ice_servers: &self.ice_servers,
                 credentials: Some((ufrag.clone(), pwd)),
                 answering_role: Some(peer::answering_dtls_role(&offer.sdp)),
+                feedback: feedback.clone(),
             },
             now,
         )
         .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
-        let mut subscriber = match &options {
-            Some(options) => Some(
-                Subscriber::add_tracks(&mut pc, options.max_layer.unwrap_or(Layer::High))
+        let mut subscriber = match (&options, feedback) {
+            (Some(options), Some(feedback)) => Some(
+                Subscriber::add_tracks(&mut pc, options.max_layer.unwrap_or(Layer::High), feedback)
                     .map_err(|e| RtcError::PeerConnection(e.to_string()))?,
             ),
-            None => None,
+            _ => None,
         };
         pc.set_remote_description(now, offer)
             .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;

@@ -1,0 +1,227 @@
+//! What a viewer's RTCP says about its link, tapped from the interceptor chain.
+//!
+//! [`FeedbackTap`] sits just application-ward of the congestion controller (which turns the
+//! viewer's transport-wide CC feedback into a GCC estimate), so on the read leg it sees every
+//! inbound RTCP packet before the NACK responder and report interceptors consume them, plus the
+//! estimate the controller attached; on the write leg it sees every sender report leaving.
+//! It keeps, in [`PeerFeedback`] (atomics, shared with the worker):
+//! - the GCC estimate from TWCC, or the viewer's REMB when it only offers that;
+//! - the loss fraction and round-trip time from the viewer's receiver reports (RTT from
+//!   LSR/DLSR against the sender reports sent);
+//! - the NACKed packets and keyframe requests received.
+//!
+//! It also marks PLI and FIR for delivery to the application, which relays them upstream.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+
+/// Sender reports remembered for RTT (a few seconds' worth per stream).
+const SENT_REPORTS: usize = 16;
+
+/// A viewer's link as its feedback describes it. All zero until the first report.
+#[derive(Debug, Default)]
+pub struct PeerFeedback {
+    /// GCC estimate from transport-wide CC feedback, bits per second (0: none yet).
+    twcc_bps: AtomicU64,
+    /// The viewer's REMB, bits per second (0: none).
+    remb_bps: AtomicU64,
+    /// Latest fraction lost of the viewer's receiver reports, in 1/256.
+    fraction_lost: AtomicU64,
+    /// Latest round-trip time, microseconds (0: unknown).
+    rtt_us: AtomicU64,
+    /// Packets the viewer NACKed.
+    nacked: AtomicU64,
+    /// Feedback reports that changed the estimate.
+    estimates: AtomicU64,
+}
+
+/// A snapshot of [`PeerFeedback`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FeedbackSnapshot {
+    /// The estimate used for layer selection: TWCC's when there is one, else REMB's.
+    pub estimate_bps: Option<u64>,
+    /// Where the estimate comes from: `"twcc"`, `"remb"`, or `None`.
+    pub source: Option<&'static str>,
+    /// Latest fraction of packets lost, 0.0..=1.0.
+    pub loss: f64,
+    /// Latest round-trip time in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Packets NACKed so far.
+    pub nacked: u64,
+}
+
+impl PeerFeedback {
+    pub fn snapshot(&self) -> FeedbackSnapshot {
+        let twcc = self.twcc_bps.load(Ordering::Relaxed);
+        let remb = self.remb_bps.load(Ordering::Relaxed);
+        let (estimate_bps, source) = if twcc > 0 {
+            (Some(twcc), Some("twcc"))
+        } else if remb > 0 {
+            (Some(remb), Some("remb"))
+        } else {
+            (None, None)
+        };
+        let rtt_us = self.rtt_us.load(Ordering::Relaxed);
+        FeedbackSnapshot {
+            estimate_bps,
+            source,
+            loss: self.fraction_lost.load(Ordering::Relaxed) as f64 / 256.0,
+            rtt_ms: (rtt_us > 0).then(|| rtt_us as f64 / 1000.0),
+            nacked: self.nacked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many times the estimate changed (for tests and metrics).
+    pub fn estimate_updates(&self) -> u64 {
+        self.estimates.load(Ordering::Relaxed)
+    }
+}
+
+/// The interceptor; see the module docs.
+pub(crate) struct FeedbackTap {
+    feedback: Option<Arc<PeerFeedback>>,
+    /// `(ssrc, NTP middle 32 bits, sent at)` of recent sender reports.
+    sent_reports: VecDeque<(u32, u32, Instant)>,
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl FeedbackTap {
+    /// A tap that only delivers keyframe requests (`None`), or also keeps `feedback`.
+    pub(crate) fn new(feedback: Option<Arc<PeerFeedback>>) -> FeedbackTap {
+        FeedbackTap {
+            feedback,
+            sent_reports: VecDeque::with_capacity(SENT_REPORTS),
+            read_queue: VecDeque::new(),
+            write_queue: VecDeque::new(),
+        }
+    }
+
+    fn observe_read(&mut self, feedback: &PeerFeedback, msg: &TaggedPacket) {
+        for attribute in &msg.message.attributes {
+            if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
+                feedback
+                    .twcc_bps
+                    .store(bits_per_second.max(0.0) as u64, Ordering::Relaxed);
+                feedback.estimates.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            return;
+        };
+        for packet in packets {
+            let any = packet.as_any();
+            if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                feedback
+                    .remb_bps
+                    .store(remb.bitrate.max(0.0) as u64, Ordering::Relaxed);
+            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                let count: usize = nack.nacks.iter().map(|pair| pair.into_iter().count()).sum();
+                feedback.nacked.fetch_add(count as u64, Ordering::Relaxed);
+            } else if let Some(report) = any.downcast_ref::<ReceiverReport>() {
+                for block in &report.reports {
+                    feedback
+                        .fraction_lost
+                        .store(u64::from(block.fraction_lost), Ordering::Relaxed);
+                    if let Some(rtt) =
+                        self.rtt(block.ssrc, block.last_sender_report, block.delay, msg.now)
+                    {
+                        feedback.rtt_us.store(rtt, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// RTT in microseconds from a report block's LSR and DLSR (RFC 3550 §6.4.1).
+    fn rtt(&self, ssrc: u32, lsr: u32, dlsr: u32, now: Instant) -> Option<u64> {
+        if lsr == 0 {
+            return None;
+        }
+        let (_, _, sent_at) = self
+            .sent_reports
+            .iter()
+            .rev()
+            .find(|(s, ntp, _)| *s == ssrc && *ntp == lsr)?;
+        let elapsed_us = now.saturating_duration_since(*sent_at).as_micros() as u64;
+        let held_us = u64::from(dlsr) * 1_000_000 / 65_536;
+        elapsed_us.checked_sub(held_us).filter(|rtt| *rtt > 0)
+    }
+
+    fn observe_write(&mut self, msg: &TaggedPacket) {
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            return;
+        };
+        for packet in packets {
+            if let Some(report) = packet.as_any().downcast_ref::<SenderReport>() {
+                if self.sent_reports.len() == SENT_REPORTS {
+                    self.sent_reports.pop_front();
+                }
+                let middle = ((report.ntp_time >> 16) & 0xffff_ffff) as u32;
+                self.sent_reports.push_back((report.ssrc, middle, msg.now));
+            }
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Some(feedback) = self.feedback.clone() {
+            self.observe_read(&feedback, &msg);
+        }
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && crate::peer::is_keyframe_request(packets)
+        {
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if self.feedback.is_some() {
+            self.observe_write(&msg);
+        }
+        self.write_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Self::Time> {
+        None
+    }
+}
+
+impl Interceptor for FeedbackTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
