@@ -18,7 +18,7 @@ use greenroom_control::{
     Channel, NewStream, Stream, StreamAccess, StreamSettingsUpdate, StreamSource, ics,
     normalize_handle, validate_recording_retention_days,
 };
-use greenroom_rtc::PublisherStats;
+use greenroom_rtc::{PublisherStats, ViewerStats};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -67,6 +67,9 @@ pub struct StreamView {
     pub viewers: usize,
     /// The live publisher: its tracks and their layers (bitrate, fps, resolution, codec).
     pub publisher: Option<PublisherStats>,
+    /// Each WebRTC viewer now: the layer it gets, its maximum and what its bandwidth carries,
+    /// the bandwidth estimate, loss, round-trip time and NACKs.
+    pub viewer_sessions: Vec<ViewerStats>,
     /// The RTSP source the server pulls (password masked) and how the pull is doing; `null`
     /// for streams without one.
     pub source: Option<SourceView>,
@@ -115,6 +118,7 @@ struct LiveStats {
     live: bool,
     viewers: usize,
     publisher: Option<PublisherStats>,
+    viewer_sessions: Vec<ViewerStats>,
 }
 
 async fn live_stats(state: &AppState, stream: &Stream) -> LiveStats {
@@ -123,6 +127,7 @@ async fn live_stats(state: &AppState, stream: &Stream) -> LiveStats {
             live: false,
             viewers: 0,
             publisher: None,
+            viewer_sessions: Vec::new(),
         };
     }
     let stats = state.engine.stream_stats(&stream.id).await;
@@ -130,6 +135,7 @@ async fn live_stats(state: &AppState, stream: &Stream) -> LiveStats {
         live: stats.live,
         viewers: stats.viewers,
         publisher: stats.publisher,
+        viewer_sessions: stats.viewer_sessions,
     }
 }
 
@@ -179,6 +185,7 @@ pub(crate) async fn view(state: &AppState, stream: Stream, channel: Option<&str>
         stream_key: stream.stream_key.expose().to_owned(),
         viewers: stats.viewers,
         publisher: stats.publisher,
+        viewer_sessions: stats.viewer_sessions,
         source,
         id: stream.id,
         title: stream.title,

@@ -36,11 +36,7 @@ async fn test_app_with_hls() -> HlsApp {
     )
     .with_hls(hub.clone(), recordings);
     HlsApp {
-        app: TestApp {
-            router: app::router(state),
-            engine,
-            _dir: dir,
-        },
+        app: TestApp::start(state, store.clone(), engine, dir).await,
         store,
         storage,
         hub,
@@ -545,5 +541,136 @@ async fn hls_answers_as_documented() {
     assert_eq!(error_code(&answer), "hls_not_ready");
     assert_eq!(answer.header("retry-after"), Some("1"));
     drop(sink);
+    app.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn paid_streams_gate_hls_and_replays_as_documented() {
+    let spec = spec();
+    let hls = test_app_with_hls().await;
+    let app = &hls.app;
+    let creator = [bearer(&app.creator.session), json_content()];
+    let body = json!({ "title": "paid", "access": "paid" }).to_string();
+    let answer = app
+        .probe(
+            &spec,
+            ("POST", "/api/v1/streams"),
+            "/api/v1/streams",
+            &creator,
+            body,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let id = answer.json()["id"].as_str().expect("id").to_owned();
+    let watch = app.playback_token(&spec, &id, "watch").await;
+    let replay = app.playback_token(&spec, &id, "replay").await;
+    let refused = |answer: &Answer, status: u16, code: &str, what: &str| {
+        assert_eq!(answer.status.as_u16(), status, "{what}");
+        assert_eq!(error_code(answer), code, "{what}");
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            Some("*"),
+            "{what}"
+        );
+        if status == 401 {
+            assert_eq!(answer.header("www-authenticate"), Some("Bearer"), "{what}");
+        }
+    };
+
+    // Live HLS: the token is checked before anything is waited for.
+    let master = ("GET", "/hls/{stream}/master.m3u8");
+    let master_uri = format!("/hls/{id}/master.m3u8");
+    for (uri, headers, status, code) in [
+        (master_uri.clone(), vec![], 401, "token_required"),
+        (
+            format!("{master_uri}?token=junk"),
+            vec![],
+            401,
+            "invalid_token",
+        ),
+        (
+            master_uri.clone(),
+            vec![bearer(&replay)],
+            403,
+            "token_wrong_stream",
+        ),
+        // `?token=` wins over the header.
+        (
+            format!("{master_uri}?token=junk"),
+            vec![bearer(&watch)],
+            401,
+            "invalid_token",
+        ),
+    ] {
+        let answer = app
+            .probe(&spec, master, &uri, &headers, Body::empty())
+            .await;
+        refused(&answer, status, code, &uri);
+    }
+    let sink = FrameTaps::open(&hls.hub, &id, SourceProtocol::Rtmp).expect("an HLS session");
+    let session = hls.hub.get(&id).expect("the session").session;
+    let file = ("GET", "/hls/{stream}/{session}/{rendition}/{file}");
+    let playlist = format!("/hls/{id}/{session}/720p/index.m3u8");
+    let answer = app.probe(&spec, file, &playlist, &[], Body::empty()).await;
+    refused(&answer, 401, "token_required", &playlist);
+    let with_token = format!("{playlist}?token={watch}");
+    let answer = app
+        .probe(&spec, file, &with_token, &[], Body::empty())
+        .await;
+    refused(&answer, 404, "hls_not_found", "past the gate");
+    drop(sink);
+
+    // Replays need a token with the replay right; a playlist fetched with `?token=` carries it.
+    let recording = hls.store.start_recording(&id).await.expect("start");
+    hls.store
+        .update_recording_progress(&recording.id, 2_000, 100, 1, &["720p".to_owned()], true)
+        .await
+        .expect("progress");
+    hls.store
+        .finish_recording(&recording.id, None)
+        .await
+        .expect("finish");
+    let text = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\n720p/index.m3u8\n";
+    hls.storage
+        .put(
+            &format!("{}master.m3u8", recording.storage_prefix()),
+            Bytes::from_static(text.as_bytes()),
+            "application/vnd.apple.mpegurl",
+        )
+        .await
+        .expect("store the master playlist");
+    let top = ("GET", "/replays/{recording}/{file}");
+    let uri = format!("/replays/{}/master.m3u8", recording.id);
+    let answer = app.probe(&spec, top, &uri, &[], Body::empty()).await;
+    refused(&answer, 401, "token_required", &uri);
+    let answer = app
+        .probe(&spec, top, &uri, &[bearer(&watch)], Body::empty())
+        .await;
+    refused(&answer, 403, "token_wrong_stream", &uri);
+    let answer = app
+        .probe(&spec, top, &uri, &[bearer(&replay)], Body::empty())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body.as_ref(), text.as_bytes());
+    let answer = app
+        .probe(
+            &spec,
+            top,
+            &format!("{uri}?token={replay}"),
+            &range("bytes=0-9"),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "a rewritten playlist is whole"
+    );
+    assert!(
+        String::from_utf8_lossy(&answer.body)
+            .contains(&format!("720p/index.m3u8?token={replay}\n")),
+        "{:?}",
+        answer.body
+    );
     app.engine.shutdown().await;
 }
