@@ -84,7 +84,11 @@ async fn viewers_receive_their_layer_across_workers() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(estimated, "{:?}", engine.stream_stats("s1").await.viewer_sessions);
+        assert!(
+            estimated,
+            "{:?}",
+            engine.stream_stats("s1").await.viewer_sessions
+        );
 
         publisher.stop().await;
         for v in [full, low, mid] {

@@ -89,9 +89,7 @@ impl LayerSelector {
             .into_iter()
             .filter(|l| available.is_empty() || available.contains(*l))
             .collect();
-        let Some(&lowest) = offered.first() else {
-            return None;
-        };
+        let &lowest = offered.first()?;
         // The layer the cap stands for: the best offered layer at most the cap.
         let current = offered
             .iter()
