@@ -165,6 +165,15 @@ pub enum ControlError {
     /// A stored row holds a value this version does not understand.
     #[error("stream {id} in the database is corrupt: {reason}")]
     Corrupt { id: String, reason: String },
+    /// Work the server does itself failed (a worker thread, a hashing library).
+    #[error("{operation} failed: {reason}")]
+    Internal {
+        operation: &'static str,
+        reason: String,
+    },
+    /// A display name is empty, too long or has control characters.
+    #[error("invalid display name: {reason}")]
+    InvalidDisplayName { reason: String },
     /// A stored recording row holds a value this version does not understand.
     #[error("recording {id} in the database is corrupt: {reason}")]
     RecordingCorrupt { id: String, reason: String },

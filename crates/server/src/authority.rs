@@ -2,9 +2,10 @@
 //! the ingest trait.
 //!
 //! - Publishing (WHIP) takes the stream key (compared in constant time) or a playback token
-//!   with the publish right for the stream; RTMP takes the key. An authorized publisher marks
-//!   the stream started (`Store::mark_stream_started`, idempotent); a cancelled stream is an
-//!   invalid transition (409).
+//!   with the publish right for the stream; RTMP takes the key. A cancelled stream is an
+//!   invalid transition (409), an ended one `stream_ended`. The stream is marked started when
+//!   its media first arrives (the engine's `Live` event, see `serve`), not when a publisher is
+//!   let in: a publish attempt that never sends media leaves a scheduled stream cancellable.
 //! - Watching (WHEP) a free stream needs nothing; a paid one a watch token for it. Whether a
 //!   stream is paid comes from the [`AccessCache`], not from a query per request.
 
@@ -40,20 +41,6 @@ impl ControlAuthority {
             state.access.clone(),
         )
     }
-
-    /// Records the first publish of `stream` (idempotent); refuses ended and cancelled streams.
-    async fn mark_started(&self, stream: &Stream) -> Result<(), IngestError> {
-        refuse_final(stream)?;
-        self.store
-            .mark_stream_started(&stream.id, now_ms())
-            .await
-            .map(drop)
-            .map_err(to_ingest)
-    }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// A cancelled stream cannot be published to (409 `invalid_transition`), an ended one has
@@ -116,12 +103,12 @@ impl StreamAuthority for ControlAuthority {
         if !is_playback_token(credential) && !stream.stream_key.matches(credential) {
             return Err(IngestError::Unauthorized);
         }
-        self.mark_started(&stream).await
+        refuse_final(&stream)
     }
 
     async fn stream_for_key(&self, key: &str) -> Result<KeyedStream, IngestError> {
         let stream = self.store.stream_for_key(key).await.map_err(to_ingest)?;
-        self.mark_started(&stream).await?;
+        refuse_final(&stream)?;
         Ok(KeyedStream {
             id: stream.id,
             simulcast_ladder: stream.simulcast_ladder,

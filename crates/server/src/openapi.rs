@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 description of the HTTP API, written by hand in `crates/server/openapi.json`,
 //! embedded in the binary and served as is at `GET /api/v1/openapi.json`.
 //!
-//! Invariant: the served bytes are the file's bytes. `tests/openapi_covers_routes.rs` checks
+//! Invariant: the served bytes are the file's bytes. `tests/openapi/main.rs` checks
 //! that every route the router serves is documented and every documented operation is routed.
 
 use axum::response::{IntoResponse, Response};

@@ -45,7 +45,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot start the WebRTC engine")?;
     tracing::info!(udp_ports = ?engine.udp_ports(), "WebRTC engine started");
-    tokio::spawn(log_engine_events(engine.clone()));
+    tokio::spawn(follow_engine_events(engine.clone(), store.clone()));
 
     let listener = TcpListener::bind(config.http_addr)
         .await
@@ -264,13 +264,32 @@ fn print_banner(
     tracing::info!(%public_url, stream = %stream.id, "ready");
 }
 
-async fn log_engine_events(engine: RtcEngine) {
+/// Follows the engine's events: a stream's first media marks it started in the store (once;
+/// later sessions change nothing). A stream cancelled while its publisher was connecting is
+/// ended at once instead.
+async fn follow_engine_events(engine: RtcEngine, store: greenroom_control::Store) {
     let mut events = engine.events();
     loop {
         match events.recv().await {
-            Ok(RtcEvent::Live { stream }) => tracing::info!(%stream, "stream is live"),
+            Ok(RtcEvent::Live { stream }) => {
+                tracing::info!(%stream, "stream is live");
+                let now = chrono::Utc::now().timestamp_millis();
+                match store.mark_stream_started(&stream, now).await {
+                    Ok(_) => {}
+                    Err(
+                        err @ (greenroom_control::ControlError::InvalidTransition { .. }
+                        | greenroom_control::ControlError::StreamEnded { .. }),
+                    ) => {
+                        tracing::warn!(%stream, reason = %err, "media for a stream that cannot go live: disconnecting");
+                        engine.end_stream(&stream).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(%stream, error = %err, "could not mark a stream started")
+                    }
+                }
+            }
             Ok(RtcEvent::Idle { stream }) => tracing::info!(%stream, "stream is idle"),
-            Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "engine events skipped"),
+            Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "engine events skipped"),
             Err(RecvError::Closed) => break,
         }
     }

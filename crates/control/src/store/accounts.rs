@@ -29,8 +29,9 @@ fn hash_password(password: &str) -> Result<String, ControlError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ControlError::InvalidPassword {
-            reason: format!("cannot hash the password: {e}"),
+        .map_err(|e| ControlError::Internal {
+            operation: "hashing a password",
+            reason: e.to_string(),
         })
 }
 
@@ -47,8 +48,9 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ControlError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ControlError::InvalidPassword {
-            reason: format!("password worker failed: {e}"),
+        .map_err(|e| ControlError::Internal {
+            operation: "the password worker",
+            reason: e.to_string(),
         })
 }
 
@@ -71,7 +73,7 @@ impl Store {
         let email = normalize_email(email)?;
         check_password(password)?;
         let display_name =
-            validate_title(display_name).map_err(|_| ControlError::InvalidEmail {
+            validate_title(display_name).map_err(|_| ControlError::InvalidDisplayName {
                 reason: "the display name must have 1 to 200 characters".to_owned(),
             })?;
         let password = password.to_owned();
@@ -357,7 +359,8 @@ fn account_from_row(row: &AnyRow) -> Result<Account, ControlError> {
         id: row.try_get(0).map_err(decode())?,
         email: row.try_get(1).map_err(decode())?,
         display_name: row.try_get(2).map_err(decode())?,
-        role: Role::from_db(&role).ok_or_else(|| ControlError::InvalidEmail {
+        role: Role::from_db(&role).ok_or_else(|| ControlError::Internal {
+            operation: "decoding an account",
             reason: format!("stored role {role:?} is unknown"),
         })?,
         created_at_ms: row.try_get(4).map_err(decode())?,

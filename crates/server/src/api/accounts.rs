@@ -221,9 +221,6 @@ async fn revoke_api_token(
     if state.store.revoke_token(&account.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::RouteNotFound {
-            method: "DELETE".to_owned(),
-            path: format!("/api/v1/me/tokens/{id}"),
-        })
+        Err(ApiError::ApiTokenNotFound { id })
     }
 }

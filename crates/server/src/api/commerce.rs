@@ -13,7 +13,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use greenroom_control::stripe_event::MAX_EVENT_BYTES;
@@ -50,12 +50,31 @@ pub(crate) fn random_key() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// A JSON body that may be absent (empty or whitespace): absent is `T::default()`.
-pub(crate) fn optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+/// A JSON body that may be absent (empty or whitespace): absent is `T::default()`; present,
+/// it must parse (400 `invalid_json`) and, when a `Content-Type` is given, be JSON (415
+/// otherwise).
+pub(crate) fn optional_json<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|err| ApiError::InvalidJson {
+    if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .map(str::trim)
+            .unwrap_or_default();
+        let json = essence.eq_ignore_ascii_case("application/json")
+            || (essence.starts_with("application/") && essence.ends_with("+json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    serde_json::from_slice(&body).map_err(|err| ApiError::InvalidJson {
         reason: err.to_string(),
     })
 }
@@ -207,9 +226,10 @@ struct WebhookAnswer {
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookAnswer>, ApiError> {
     let payments = payments(&state)?;
+    let body = body?;
     let signature = headers
         .get("stripe-signature")
         .and_then(|value| value.to_str().ok())

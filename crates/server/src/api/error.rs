@@ -1,4 +1,4 @@
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::response::{IntoResponse, Response};
 use greenroom_control::ControlError;
 use greenroom_ingest::error_response;
@@ -9,7 +9,7 @@ use thiserror::Error;
 /// `{"error":{"code":"stable_code","message":"..."}}`.
 #[derive(Debug, Error)]
 pub enum ApiError {
-    #[error("a valid admin bearer token is required")]
+    #[error("sign in, or present a valid API token or the admin token")]
     Unauthorized,
     #[error("no route for {method} {path}")]
     RouteNotFound { method: String, path: String },
@@ -59,12 +59,16 @@ pub enum ApiError {
     InvalidEmail { reason: String },
     #[error("{reason}")]
     InvalidPassword { reason: String },
+    #[error("{reason}")]
+    InvalidDisplayName { reason: String },
     #[error("an account with this email exists")]
     EmailTaken,
     #[error("wrong email or password")]
     InvalidCredentials,
     #[error("account {id} not found")]
     AccountNotFound { id: String },
+    #[error("no API token {id}")]
+    ApiTokenNotFound { id: String },
     #[error("{reason}")]
     InvalidChannel { reason: String },
     #[error("the handle @{handle} is taken")]
@@ -153,6 +157,7 @@ impl ApiError {
             | ApiError::InvalidIdentityToken { .. } => StatusCode::UNAUTHORIZED,
             ApiError::InvalidEmail { .. }
             | ApiError::InvalidPassword { .. }
+            | ApiError::InvalidDisplayName { .. }
             | ApiError::InvalidChannel { .. }
             | ApiError::InvalidStreamSetting { .. }
             | ApiError::InvalidPass { .. }
@@ -168,6 +173,7 @@ impl ApiError {
             | ApiError::CreatorNotConnected { .. }
             | ApiError::IdempotencyConflict { .. } => StatusCode::CONFLICT,
             ApiError::AccountNotFound { .. }
+            | ApiError::ApiTokenNotFound { .. }
             | ApiError::ChannelNotFound { .. }
             | ApiError::PassNotFound { .. }
             | ApiError::CheckoutNotFound { .. } => StatusCode::NOT_FOUND,
@@ -208,9 +214,11 @@ impl ApiError {
             ApiError::ReplayAccessExpired { .. } => "replay_access_expired",
             ApiError::InvalidEmail { .. } => "invalid_email",
             ApiError::InvalidPassword { .. } => "invalid_password",
+            ApiError::InvalidDisplayName { .. } => "invalid_display_name",
             ApiError::EmailTaken => "email_taken",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::AccountNotFound { .. } => "account_not_found",
+            ApiError::ApiTokenNotFound { .. } => "api_token_not_found",
             ApiError::InvalidChannel { .. } => "invalid_channel",
             ApiError::HandleTaken { .. } => "handle_taken",
             ApiError::ChannelExists => "channel_exists",
@@ -262,6 +270,7 @@ impl From<ControlError> for ApiError {
             ControlError::IdempotencyConflict { key } => ApiError::IdempotencyConflict { key },
             ControlError::InvalidEmail { reason } => ApiError::InvalidEmail { reason },
             ControlError::InvalidPassword { reason } => ApiError::InvalidPassword { reason },
+            ControlError::InvalidDisplayName { reason } => ApiError::InvalidDisplayName { reason },
             ControlError::EmailTaken => ApiError::EmailTaken,
             ControlError::InvalidCredentials => ApiError::InvalidCredentials,
             ControlError::AccountNotFound { id } => ApiError::AccountNotFound { id },
@@ -316,6 +325,18 @@ impl From<JsonRejection> for ApiError {
             other => ApiError::InvalidJson {
                 reason: other.body_text(),
             },
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest {
+                reason: rejection.body_text(),
+            }
         }
     }
 }

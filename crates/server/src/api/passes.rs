@@ -422,11 +422,12 @@ async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: axum::body::Bytes,
+    headers: http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id?;
     let account = caller.require_account()?.clone();
-    let request: CheckoutRequest = crate::api::commerce::optional_json(&body)?;
+    let request: CheckoutRequest = crate::api::commerce::optional_json(&headers, body)?;
     let (pass, channel, _) = pass_and_channel(&state, &caller, &id).await?;
     if !pass.active {
         return Err(ApiError::PassInactive { id });

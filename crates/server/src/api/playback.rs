@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -65,17 +65,12 @@ async fn issue(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    headers: http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id?;
     // The body is optional: no body asks for a watch token.
-    let request: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TokenRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::InvalidRequest {
-            reason: format!("invalid JSON body: {err}"),
-        })?
-    };
+    let request: TokenRequest = crate::api::commerce::optional_json(&headers, body)?;
     let right = parse_right(request.right.as_deref())?;
     let stream = state.store.get_stream(&id).await?;
     let now_ms = chrono::Utc::now().timestamp_millis();

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -119,10 +119,11 @@ struct BuyPack {
 async fn buy(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    headers: http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let account = caller.require_account()?.clone();
-    let request: BuyPack = optional_json(&body)?;
+    let request: BuyPack = optional_json(&headers, body)?;
     let payments = payments(&state)?;
     let pack = payments
         .token_pack(&request.pack)

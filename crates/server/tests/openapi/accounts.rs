@@ -93,6 +93,11 @@ async fn accounts_sessions_and_api_tokens_answer_as_documented() {
             "invalid_password",
         ),
         (
+            json!({ "email": "bo@example.com", "password": PASSWORD, "display_name": " " }),
+            422,
+            "invalid_display_name",
+        ),
+        (
             json!({ "email": "bo@example.com", "password": PASSWORD, "display_name": "Bo", "role": "admin" }),
             400,
             "invalid_request",
@@ -268,11 +273,10 @@ async fn accounts_sessions_and_api_tokens_answer_as_documented() {
         "unauthorized",
     )
     .await;
-    // Revoked already: the documented 404 (answered with the generic `not_found` code, which
-    // the probes refuse, so this one is checked here).
+    // Revoked already: the documented 404.
     let answer = app.send("DELETE", &token_uri, &cookie, Body::empty()).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json()["error"]["code"], "not_found");
+    assert_eq!(answer.json()["error"]["code"], "api_token_not_found");
     assert!(operation(&spec, "/api/v1/me/tokens/{id}", "delete")["responses"]["404"].is_object());
 
     // Signing out revokes the session presented and clears the cookie.
@@ -996,23 +1000,29 @@ async fn paid_streams_need_grants_and_playback_tokens() {
         "forbidden",
     )
     .await;
-    for bad in [
-        json!({ "right": "listen" }).to_string(),
-        "{".to_owned(),
-        json!({ "who": 1 }).to_string(),
+    for (bad, code) in [
+        (json!({ "right": "listen" }).to_string(), "invalid_request"),
+        ("{".to_owned(), "invalid_json"),
+        (json!({ "who": 1 }).to_string(), "invalid_json"),
     ] {
-        expect(
-            &app,
-            &spec,
-            issue,
-            &uri,
-            &creator,
-            bad,
-            400,
-            "invalid_request",
-        )
-        .await;
+        expect(&app, &spec, issue, &uri, &creator, bad, 400, code).await;
     }
+    let mut form = creator.to_vec();
+    form.push((
+        "content-type".to_owned(),
+        "application/x-www-form-urlencoded".to_owned(),
+    ));
+    expect(
+        &app,
+        &spec,
+        issue,
+        &uri,
+        &form,
+        "right=watch",
+        415,
+        "unsupported_media_type",
+    )
+    .await;
     let token = expect(&app, &spec, issue, &uri, &creator, Body::empty(), 201, "").await;
     assert_eq!(token["right"], "watch");
     assert_eq!(

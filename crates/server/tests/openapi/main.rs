@@ -904,7 +904,9 @@ async fn live_statistics_and_sessions() {
     };
     assert_eq!(stream["status"], "live", "{stream:#}");
     assert_eq!(stream["viewers"], 1, "{stream:#}");
-    let sessions = stream["viewer_sessions"].as_array().expect("viewer_sessions");
+    let sessions = stream["viewer_sessions"]
+        .as_array()
+        .expect("viewer_sessions");
     assert_eq!(sessions.len(), 1, "{stream:#}");
     assert_eq!(sessions[0]["max_layer"], "h", "{stream:#}");
     let kinds: BTreeSet<&str> = stream["publisher"]["tracks"]
