@@ -117,16 +117,17 @@ export class Greenroom {
   /**
    * Starts the binary with a fresh data dir and waits for `GET /healthz` → 200. `env` adds
    * server settings (e.g. `{ GREENROOM_HLS: 'true' }`) over the defaults; HLS is off unless
-   * asked for, so the WebRTC tests don't pay for its transcoding.
+   * asked for, so the WebRTC tests don't pay for its transcoding. `dataDir` starts it on the
+   * data dir of a server stopped with `keepData` instead (a restart with other settings).
    */
-  static async start({ timeoutMs = 60_000, env: extraEnv = {} } = {}) {
+  static async start({ timeoutMs = 60_000, env: extraEnv = {}, dataDir: reused } = {}) {
     const bin = greenroomBin();
     if (!fs.existsSync(bin)) {
       throw new Error(
         `greenroom binary not found at ${bin}: run \`cargo build -p greenroom\` or set GREENROOM_BIN`,
       );
     }
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'greenroom-browser-'));
+    const dataDir = reused || fs.mkdtempSync(path.join(os.tmpdir(), 'greenroom-browser-'));
     const httpPort = await freeTcpPort();
     const udpPort = await freeUdpPorts(2);
     const adminToken = crypto.randomBytes(24).toString('hex');
@@ -218,10 +219,14 @@ export class Greenroom {
     }
   }
 
-  /** A JSON API call; returns `{status, body}`. */
-  async api(method, urlPath, { body, admin = true } = {}) {
+  /**
+   * A JSON API call; returns `{status, body}`. It carries the admin token unless `admin` is
+   * false or `token` (an account's session or API token) is given.
+   */
+  async api(method, urlPath, { body, admin = true, token } = {}) {
     const headers = {};
-    if (admin) headers.Authorization = `Bearer ${this.adminToken}`;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    else if (admin) headers.Authorization = `Bearer ${this.adminToken}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await fetch(`${this.baseUrl}${urlPath}`, {
       method,
@@ -252,8 +257,8 @@ export class Greenroom {
     return body;
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; removes the data dir. */
-  async stop({ graceMs = 5000 } = {}) {
+  /** SIGTERM, then SIGKILL after `graceMs`; removes the data dir unless `keepData`. */
+  async stop({ graceMs = 5000, keepData = false } = {}) {
     if (!this.exited) {
       const gone = new Promise((resolve) => this.child.once('exit', resolve));
       killGroup(this.child, 'SIGTERM');
@@ -266,7 +271,7 @@ export class Greenroom {
     // Children of the binary (none expected) share its process group.
     killGroup(this.child, 'SIGKILL');
     running.delete(this.child);
-    if (!process.env.GREENROOM_KEEP_DATA) {
+    if (!keepData && !process.env.GREENROOM_KEEP_DATA) {
       fs.rmSync(this.dataDir, { recursive: true, force: true });
     }
   }

@@ -3,7 +3,7 @@
 //!
 //! Routes: `/api/v1/streams...` (admin bearer token; the status of one stream is public),
 //! `/whip/...` and `/whep/...` (greenroom-ingest), `/studio/{id}`, `/watch/{id}`,
-//! `/static/{file}` (embedded pages), `/healthz`, `/metrics` (Prometheus),
+//! `/dashboard`, `/static/{file}` (embedded pages), `/healthz`, `/metrics` (Prometheus),
 //! `/api/v1/openapi.json` (the OpenAPI
 //! description); anything else is a JSON 404.
 //!

@@ -1,4 +1,8 @@
-//! The studio and watch pages and their static files, embedded in the binary.
+//! The studio, watch and dashboard pages and their static files, embedded in the binary.
+//!
+//! The pages are plain HTML with ES modules (no build step) over the JSON API: the watch page
+//! and the dashboard act for the account signed in with the page session cookie, the studio
+//! with the stream key from its URL fragment.
 
 use axum::Router;
 use axum::extract::Path;
@@ -14,11 +18,22 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 const STUDIO_HTML: &str = include_str!("../web/studio.html");
 const WATCH_HTML: &str = include_str!("../web/watch.html");
+const DASHBOARD_HTML: &str = include_str!("../web/dashboard.html");
 
 /// `(file name, content type, contents)` of every file under `/static/`.
-const STATIC_FILES: [(&str, &str, &str); 4] = [
+const STATIC_FILES: [(&str, &str, &str); 10] = [
     ("app.css", CSS, include_str!("../web/app.css")),
+    ("account.js", JS, include_str!("../web/account.js")),
+    ("api.js", JS, include_str!("../web/api.js")),
+    ("dashboard.js", JS, include_str!("../web/dashboard.js")),
+    ("money.js", JS, include_str!("../web/money.js")),
     ("studio.js", JS, include_str!("../web/studio.js")),
+    ("ui.js", JS, include_str!("../web/ui.js")),
+    (
+        "watch-access.js",
+        JS,
+        include_str!("../web/watch-access.js"),
+    ),
     ("watch.js", JS, include_str!("../web/watch.js")),
     ("webrtc.js", JS, include_str!("../web/webrtc.js")),
 ];
@@ -27,6 +42,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/studio/{id}", get(studio))
         .route("/watch/{id}", get(watch))
+        .route("/dashboard", get(dashboard))
         .route("/static/{file}", get(static_file))
 }
 
@@ -50,6 +66,11 @@ async fn studio() -> Response {
 /// `GET /watch/{id}`: the viewer page.
 async fn watch() -> Response {
     page(HTML, WATCH_HTML)
+}
+
+/// `GET /dashboard`: the creator's page (channel, streams, passes, tips).
+async fn dashboard() -> Response {
+    page(HTML, DASHBOARD_HTML)
 }
 
 /// `GET /static/{file}`.

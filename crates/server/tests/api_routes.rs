@@ -500,8 +500,15 @@ async fn pages_and_static_files_are_served_uncached() {
     for (uri, content_type) in [
         ("/studio/aaaaaaaaaaaaaaaa", "text/html; charset=utf-8"),
         ("/watch/aaaaaaaaaaaaaaaa", "text/html; charset=utf-8"),
+        ("/dashboard", "text/html; charset=utf-8"),
         ("/static/app.css", "text/css; charset=utf-8"),
+        ("/static/account.js", "text/javascript; charset=utf-8"),
+        ("/static/api.js", "text/javascript; charset=utf-8"),
+        ("/static/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/static/money.js", "text/javascript; charset=utf-8"),
         ("/static/studio.js", "text/javascript; charset=utf-8"),
+        ("/static/ui.js", "text/javascript; charset=utf-8"),
+        ("/static/watch-access.js", "text/javascript; charset=utf-8"),
         ("/static/watch.js", "text/javascript; charset=utf-8"),
         ("/static/webrtc.js", "text/javascript; charset=utf-8"),
     ] {

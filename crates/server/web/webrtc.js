@@ -4,6 +4,8 @@
 // completed (or after ICE_GATHER_TIMEOUT_MS), so it carries every local candidate, and the
 // SDP answer from the server is applied as is.
 
+import { GreenroomError, errorFromResponse } from '/static/api.js';
+
 const ICE_GATHER_TIMEOUT_MS = 2000;
 
 /** The simulcast ladder the studio sends: quarter, half and full resolution. */
@@ -21,32 +23,6 @@ export const VIDEO_CODECS = {
 
 /** H.264 profile greenroom's viewers are most likely to decode (Constrained Baseline 3.1). */
 const H264_PREFERRED_PROFILE = '42e01f';
-
-/** An error answered by the server (`{"error":{"code","message"}}`) or by the network. */
-export class GreenroomError extends Error {
-  constructor(message, { status = 0, code = 'network' } = {}) {
-    super(message);
-    this.name = 'GreenroomError';
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** Turns a non-2xx response into a GreenroomError with the server's message. */
-export async function errorFromResponse(response) {
-  let code = `http_${response.status}`;
-  let message = `${response.status} ${response.statusText}`.trim();
-  try {
-    const body = await response.json();
-    if (body && body.error) {
-      code = body.error.code || code;
-      message = body.error.message || message;
-    }
-  } catch {
-    // Not JSON: keep the status line.
-  }
-  return new GreenroomError(message, { status: response.status, code });
-}
 
 /** Resolves once ICE gathering is complete, or after `timeoutMs`. */
 export function iceGatheringDone(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
@@ -229,11 +205,12 @@ export async function whipPublish({
  * @param {object} o
  * @param {string} o.url       WHEP endpoint, e.g. `/whep/{id}`
  * @param {string} [o.layer]   highest simulcast layer wanted: `q`, `h` or `f` (none = highest)
+ * @param {string} [o.token]   playback token of a paid stream, sent as a bearer token
  * @param {(track: MediaStreamTrack, streams: readonly MediaStream[]) => void} [o.onTrack]
  * @param {RTCIceServer[]} [o.iceServers]
  * @returns {Promise<{pc: RTCPeerConnection, sessionUrl: string|null, etag: string|null, setLayer: (layer: string) => Promise<void>, stop: () => Promise<void>}>}
  */
-export async function whepSubscribe({ url, layer, onTrack, iceServers = [] }) {
+export async function whepSubscribe({ url, layer, token, onTrack, iceServers = [] }) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
   try {
     pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -241,7 +218,8 @@ export async function whepSubscribe({ url, layer, onTrack, iceServers = [] }) {
     if (onTrack) pc.addEventListener('track', (ev) => onTrack(ev.track, ev.streams));
     const target = new URL(url, document.baseURI);
     if (layer) target.searchParams.set('layer', layer);
-    const { sessionUrl, etag } = await negotiate(pc, target.href, {});
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const { sessionUrl, etag } = await negotiate(pc, target.href, headers);
     return {
       pc,
       sessionUrl,
@@ -277,7 +255,10 @@ export function streamIdFromPath(pathname = location.pathname) {
   return parts.length >= 2 ? decodeURIComponent(parts[1]) : '';
 }
 
-/** Public status of a stream: `{id, title, status, viewers}`. */
+/**
+ * Public status of a stream: `{id, title, status, viewers, channel, access, price_tokens,
+ * scheduled_at, ...}`.
+ */
 export async function fetchStatus(id) {
   const response = await fetch(`/api/v1/streams/${encodeURIComponent(id)}/status`, {
     cache: 'no-store',
