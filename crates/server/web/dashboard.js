@@ -12,8 +12,6 @@ import { formatMoney, minorToMajorText, parseMajor } from '/static/money.js';
 import { byId as $, element, notifier, showText } from '/static/ui.js';
 
 const STREAMS_POLL_MS = 10_000;
-/** Where the page remembers a creator's channel handle (the API has no "my channel" call). */
-const CHANNEL_KEY_PREFIX = 'greenroom.channel.';
 
 const ui = {
   notice: $('notice'),
@@ -21,7 +19,6 @@ const ui = {
   notCreator: $('not-creator'),
   channelSetup: $('channel-setup'),
   channelCreate: $('channel-create'),
-  channelFind: $('channel-find'),
   workspace: $('workspace'),
   channelDisplayName: $('channel-display-name'),
   channelHandle: $('channel-handle'),
@@ -150,7 +147,7 @@ async function showAccount(account) {
   closeWorkspace();
   if (!account || account.role !== 'creator') return;
   try {
-    const handle = await findChannel(account);
+    const handle = await findChannel();
     if (state.account !== account) return;
     if (handle) await openChannel(handle);
     else ui.channelSetup.hidden = false;
@@ -160,29 +157,13 @@ async function showAccount(account) {
 }
 
 /** The handle of the signed-in creator's channel, or `null` when they have none (yet). */
-async function findChannel(account) {
-  state.streams = await api('GET', '/api/v1/streams');
-  const fromStreams = state.streams.find((stream) => stream.channel)?.channel;
-  if (fromStreams) return fromStreams;
-  const remembered = localStorage.getItem(CHANNEL_KEY_PREFIX + account.id);
-  if (remembered && (await ownsChannel(remembered))) return remembered;
-  return null;
-}
-
-/** Whether the signed-in account owns `handle`: only the owner may list archived passes. */
-async function ownsChannel(handle) {
-  try {
-    await api('GET', `/api/v1/channels/${segment(handle)}/passes?include_archived=true`);
-    return true;
-  } catch (err) {
-    if (err.status === 403 || err.status === 404) return false;
-    throw err;
-  }
+async function findChannel() {
+  const me = await api('GET', '/api/v1/me');
+  return me.channel || null;
 }
 
 async function openChannel(handle) {
   state.channel = await api('GET', `/api/v1/channels/${segment(handle)}`);
-  localStorage.setItem(CHANNEL_KEY_PREFIX + state.account.id, state.channel.handle);
   ui.channelSetup.hidden = true;
   renderChannel();
   await Promise.all([loadStreams(), loadPasses()]);
@@ -228,20 +209,11 @@ ui.channelCreate.addEventListener('submit', (ev) => {
       say(`Channel @${channel.handle} created.`);
       await openChannel(channel.handle);
     } catch (err) {
-      if (err.code !== 'channel_exists') throw err;
-      form.hidden = true;
-      ui.channelFind.hidden = false;
+      // The account has a channel already (made elsewhere meanwhile): open it.
+      const handle = err.code === 'channel_exists' ? await findChannel() : null;
+      if (!handle) throw err;
+      await openChannel(handle);
     }
-  });
-});
-
-ui.channelFind.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  const form = ui.channelFind;
-  submitting(form, async () => {
-    const handle = form.elements.namedItem('handle').value.trim().replace(/^@/, '');
-    if (!(await ownsChannel(handle))) throw new Error(`@${handle} is not this account's channel.`);
-    await openChannel(handle);
   });
 });
 

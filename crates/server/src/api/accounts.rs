@@ -11,7 +11,7 @@ use greenroom_control::{Account, IssuedToken, Role, TokenKind};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
-use crate::api::caller::{SESSION_COOKIE, bearer_or_cookie_secret};
+use crate::api::caller::{SESSION_COOKIE, bearer, bearer_or_cookie_secret, session_cookie};
 use crate::api::streams::rfc3339;
 use crate::api::{ApiError, Caller};
 use crate::app::AppState;
@@ -156,9 +156,15 @@ async fn sign_out(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let account = caller.require_account()?;
-    if let Some(secret) = bearer_or_cookie_secret(&headers) {
-        state.store.revoke_token_secret(&account.id, secret).await?;
+    match caller.account() {
+        Some(account) => {
+            if let Some(secret) = bearer_or_cookie_secret(&headers) {
+                state.store.revoke_token_secret(&account.id, secret).await?;
+            }
+        }
+        // A cookie whose session is gone (expired, revoked elsewhere): clear it all the same.
+        None if session_cookie(&headers).is_some() && bearer(&headers).is_none() => {}
+        None => return Err(ApiError::Unauthorized),
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -168,9 +174,27 @@ async fn sign_out(
     Ok(response)
 }
 
-/// `GET /api/v1/me`: the caller's account.
-async fn me(caller: Caller) -> Result<Json<AccountView>, ApiError> {
-    Ok(Json(caller.require_account()?.clone().into()))
+/// The caller's account and, for a creator, the handle of their channel.
+#[derive(Debug, Serialize)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub account: AccountView,
+    /// The channel's handle (without `@`); `null` until the creator opens one.
+    pub channel: Option<String>,
+}
+
+/// `GET /api/v1/me`: the caller's account and channel.
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeView>, ApiError> {
+    let account = caller.require_account()?.clone();
+    let channel = state
+        .store
+        .channel_for_account(&account.id)
+        .await?
+        .map(|c| c.handle);
+    Ok(Json(MeView {
+        account: account.into(),
+        channel,
+    }))
 }
 
 /// An API token, shown once.

@@ -1,8 +1,9 @@
 //! Who is calling: the operator (admin token), an account (page session cookie, session or API
 //! bearer token, or a trusted identity provider's JWT), or nobody.
 //!
-//! Credentials that are presented but wrong are refused (401), never silently treated as
-//! anonymous: a script with a revoked token should hear about it.
+//! Bearer credentials that are presented but wrong are refused (401), never silently treated
+//! as anonymous: a script with a revoked token should hear about it. A stale session cookie is
+//! the exception: browsers keep sending it, so it counts as no credential.
 
 use axum::extract::FromRequestParts;
 use greenroom_control::{Account, ControlError, Role};
@@ -124,8 +125,13 @@ impl FromRequestParts<AppState> for Caller {
             // A playback token or anything else does not authenticate API calls.
             return Err(ApiError::Unauthorized);
         }
+        // A session cookie that no longer works (expired, signed out elsewhere) is no
+        // credential: browsers keep sending it, and public pages must keep working.
         if let Some(secret) = session_cookie(&parts.headers) {
-            return account_for_secret(state, secret).await;
+            return match account_for_secret(state, secret).await {
+                Err(ApiError::Unauthorized) => Ok(Caller::Anonymous),
+                other => other,
+            };
         }
         Ok(Caller::Anonymous)
     }

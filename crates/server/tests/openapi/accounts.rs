@@ -307,7 +307,23 @@ async fn accounts_sessions_and_api_tokens_answer_as_documented() {
         "unauthorized",
     )
     .await;
-    expect(
+    // The stale cookie is no credential: signing out again just clears it, and public
+    // reads answer as for anyone.
+    let again = app
+        .probe(
+            &spec,
+            sign_out,
+            "/api/v1/sessions/current",
+            &cookie,
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    let discover = app
+        .send("GET", "/api/v1/discover", &cookie, Body::empty())
+        .await;
+    assert_eq!(discover.status, StatusCode::OK);
+    let me_now = expect(
         &app,
         &spec,
         me,
@@ -318,6 +334,7 @@ async fn accounts_sessions_and_api_tokens_answer_as_documented() {
         "",
     )
     .await;
+    assert!(me_now["channel"].is_null(), "{me_now:#}");
 
     // The identity provider's tokens stand for an account made on first sight.
     let idris = identity_token("idris");
