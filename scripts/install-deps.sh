@@ -14,8 +14,11 @@ what="${1:-all}"
 build_pkgs=(build-essential pkg-config clang libclang-dev cmake
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev libavfilter-dev libavdevice-dev)
 # python3-gi + gst-rtsp-server + plugins: scripts/rtsp-test-server.py (RTSP pull tests).
+# iproute2 + nftables: viewers in network namespaces with rate limits (tc) and random loss
+# (nft) in tests/browser/network.test.js.
 test_pkgs=(chromium ffmpeg postgresql redis-server
-  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  iproute2 nftables)
 
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;

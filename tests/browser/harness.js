@@ -119,8 +119,15 @@ export class Greenroom {
    * server settings (e.g. `{ GREENROOM_HLS: 'true' }`) over the defaults; HLS is off unless
    * asked for, so the WebRTC tests don't pay for its transcoding. `dataDir` starts it on the
    * data dir of a server stopped with `keepData` instead (a restart with other settings).
+   * `httpHost` is the address HTTP binds to (`0.0.0.0` to be reached from a network
+   * namespace); `baseUrl` stays on 127.0.0.1.
    */
-  static async start({ timeoutMs = 60_000, env: extraEnv = {}, dataDir: reused } = {}) {
+  static async start({
+    timeoutMs = 60_000,
+    env: extraEnv = {},
+    dataDir: reused,
+    httpHost = '127.0.0.1',
+  } = {}) {
     const bin = greenroomBin();
     if (!fs.existsSync(bin)) {
       throw new Error(
@@ -136,7 +143,7 @@ export class Greenroom {
     const env = {
       ...process.env,
       GREENROOM_DATA_DIR: dataDir,
-      GREENROOM_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+      GREENROOM_HTTP_ADDR: `${httpHost}:${httpPort}`,
       GREENROOM_RTC_UDP_PORT: String(udpPort),
       GREENROOM_RTC_WORKERS: '2',
       GREENROOM_RTC_BIND_IP: '127.0.0.1',

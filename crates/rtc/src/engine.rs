@@ -258,16 +258,19 @@ impl Shared {
             };
             let mut sockets = Vec::new();
             let mut chosen_port = port;
-            for ip in bind_ips(&config, &advertise) {
+            let plan = bind_plan(&config, &advertise);
+            let shared = plan.len() > 1 && plan.iter().any(|(bind, _)| bind.is_unspecified());
+            for (ip, stands_for) in plan {
                 let addr = SocketAddr::new(ip, chosen_port);
-                let socket = bind_udp(addr).map_err(|source| RtcError::Bind { addr, source })?;
+                let socket =
+                    bind_udp(addr, shared).map_err(|source| RtcError::Bind { addr, source })?;
                 if chosen_port == 0 {
                     chosen_port = socket
                         .local_addr()
                         .map_err(|source| RtcError::Bind { addr, source })?
                         .port();
                 }
-                sockets.push(socket);
+                sockets.push((socket, stands_for));
             }
             ports.push(chosen_port);
             bound.push(sockets);
@@ -624,19 +627,39 @@ fn advertise_ips(config: &RtcConfig) -> Vec<IpAddr> {
     ips
 }
 
-/// One socket per advertised address when binding the wildcard (so each datagram's local
-/// address is known exactly), else the one configured address.
-fn bind_ips(config: &RtcConfig, advertise: &[IpAddr]) -> Vec<IpAddr> {
-    if config.bind_ip.is_unspecified() && config.advertise_ips.is_empty() {
-        advertise.to_vec()
-    } else {
-        vec![config.bind_ip]
+/// Where a worker's sockets bind, and the address each one stands for in candidates (and
+/// for ICE, which must see the exact local address a datagram arrived on).
+///
+/// - A specific bind address: one socket, standing for itself.
+/// - The wildcard: one socket per advertised address that is this machine's own; an
+///   advertised address that is not (a public IP in front of NAT) is served by one wildcard
+///   socket standing for the first such address, next to the specific ones (the kernel hands
+///   each datagram to the most specific socket).
+fn bind_plan(config: &RtcConfig, advertise: &[IpAddr]) -> Vec<(IpAddr, IpAddr)> {
+    if !config.bind_ip.is_unspecified() {
+        return vec![(config.bind_ip, config.bind_ip)];
     }
+    let own: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|list| list.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    let mut plan: Vec<(IpAddr, IpAddr)> = advertise
+        .iter()
+        .filter(|ip| own.contains(ip))
+        .map(|ip| (*ip, *ip))
+        .collect();
+    if let Some(foreign) = advertise.iter().find(|ip| !own.contains(ip)) {
+        plan.push((config.bind_ip, *foreign));
+    }
+    plan
 }
 
-fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// `shared`: the port is bound both on the wildcard and on specific addresses.
+fn bind_udp(addr: SocketAddr, shared: bool) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if shared {
+        socket.set_reuse_address(true)?;
+    }
     // Large buffers absorb fan-out bursts (one incoming packet becomes hundreds outgoing).
     let _ = socket.set_send_buffer_size(8 << 20);
     let _ = socket.set_recv_buffer_size(4 << 20);

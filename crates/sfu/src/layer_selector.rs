@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::{Layer, LayerSet};
 
 /// How long the current layer must overshoot the estimate before the cap goes down.
-pub const DOWN_CONFIRM: Duration = Duration::from_millis(600);
+pub const DOWN_CONFIRM: Duration = Duration::from_millis(300);
 /// Least time between a switch and the next upward one.
 pub const HOLD: Duration = Duration::from_secs(4);
 /// An upward switch needs the estimate to exceed the next layer's need by this factor.

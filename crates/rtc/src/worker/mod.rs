@@ -150,7 +150,9 @@ struct LocalStream {
 
 pub(crate) struct Worker {
     index: usize,
-    sockets: Vec<std::net::UdpSocket>,
+    /// Each socket and the address it stands for (its own, or an advertised one for a
+    /// wildcard socket).
+    sockets: Vec<(std::net::UdpSocket, IpAddr)>,
     advertise: Vec<IpAddr>,
     ice_servers: Vec<IceServer>,
     directory: Arc<Directory>,
@@ -184,7 +186,7 @@ impl Worker {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
-        sockets: Vec<std::net::UdpSocket>,
+        sockets: Vec<(std::net::UdpSocket, IpAddr)>,
         advertise: Vec<IpAddr>,
         ice_servers: Vec<IceServer>,
         directory: Arc<Directory>,
@@ -225,9 +227,9 @@ impl Worker {
         runtime.block_on(async move {
             let mut sockets = Vec::with_capacity(self.sockets.len());
             let mut local_addrs = Vec::with_capacity(self.sockets.len());
-            for socket in self.sockets {
+            for (socket, stands_for) in self.sockets {
                 let addr = match socket.local_addr() {
-                    Ok(addr) => addr,
+                    Ok(addr) => SocketAddr::new(stands_for, addr.port()),
                     Err(error) => {
                         tracing::error!(%error, "worker socket has no address");
                         return;
