@@ -4,8 +4,8 @@
 // bandwidth estimate (GCC on its transport-wide CC feedback) brings it down to a lower layer
 // and it keeps decoding; with the limit lifted it climbs back to the full layer. Then 5 % of
 // the UDP packets reaching the viewer are dropped at random (nftables in the namespace): NACKs
-// get the lost packets sent again and the video keeps decoding with few freezes, the audio
-// keeps flowing.
+// get the lost packets sent again (as RTX) and the video keeps decoding with few freezes, the
+// audio keeps flowing.
 //
 // Needs root (`ip netns`, `tc`, `nft`); anything else fails the test rather than skipping it.
 
@@ -259,6 +259,10 @@ describe('a viewer behind a narrow, then a lossy link', () => {
     const summary = JSON.stringify({ before, during });
     assert.ok(during.packetsLost > before.packetsLost, `packets were lost: ${summary}`);
     assert.ok(during.nackCount > before.nackCount, `the viewer sent NACKs: ${summary}`);
+    assert.ok(
+      during.retransmitted > before.retransmitted,
+      `lost packets came back as RTX: ${summary}`,
+    );
     // 30 fps for 20 s is 600 frames; losing whole frames to loss would cost far more.
     assert.ok(decoded >= 400, `${decoded} frames decoded in ${lossyMs} ms: ${summary}`);
     assert.ok(freezes <= 3, `${freezes} freezes in ${lossyMs} ms: ${summary}`);
@@ -280,6 +284,7 @@ function lossStats(page) {
       freezeCount: 0,
       nackCount: 0,
       packetsLost: 0,
+      retransmitted: 0,
       audioPackets: 0,
     };
     const report = await window.greenroom.pc.getStats();
@@ -290,6 +295,7 @@ function lossStats(page) {
         out.freezeCount = s.freezeCount || 0;
         out.nackCount = s.nackCount || 0;
         out.packetsLost = s.packetsLost || 0;
+        out.retransmitted = s.retransmittedPacketsReceived ?? -1;
       } else if (s.kind === 'audio') {
         out.audioPackets = s.packetsReceived || 0;
       }
