@@ -15,13 +15,16 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use greenroom_control::stripe_client::CHECKOUT_METADATA_KEY;
 use greenroom_control::stripe_event::MAX_EVENT_BYTES;
 use greenroom_control::stripe_signature::{DEFAULT_TOLERANCE_SECS, verify_stripe_signature};
 use greenroom_control::{
-    Checkout, CheckoutPurpose, CheckoutStatus, EventStatus, Grant, GrantSource, StripeEvent, Tip,
+    Account, Channel, Checkout, CheckoutLine, CheckoutMode, CheckoutPurpose,
+    CheckoutSessionRequest, CheckoutStatus, EventStatus, Grant, GrantSource, StripeEvent, Tip,
 };
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -107,6 +110,81 @@ pub(crate) fn return_urls(
         state.public_url
     );
     Ok((base.clone(), format!("{base}&cancelled=1")))
+}
+
+/// What starting a purchase answers.
+#[derive(Debug, Serialize)]
+pub struct CheckoutStarted {
+    pub checkout_id: String,
+    /// Stripe's hosted payment page: send the buyer there.
+    pub url: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// The creator's Stripe Connect account a channel's sales go to (409
+/// `creator_not_connected` before the creator connected one).
+pub(crate) fn creator_account(channel: &Channel) -> Result<String, ApiError> {
+    channel
+        .stripe_account_id
+        .clone()
+        .ok_or_else(|| ApiError::CreatorNotConnected {
+            channel: channel.handle.clone(),
+        })
+}
+
+/// What a stored checkout is sold as on Stripe's page.
+pub(crate) struct SessionSpec<'a> {
+    pub mode: CheckoutMode,
+    pub line: CheckoutLine,
+    /// A path on this server to come back to.
+    pub return_to: Option<&'a str>,
+    /// The creator's connected account; the platform keeps its fee as the application fee
+    /// (the checkout's `fee_minor` for a payment, the fee rate for a subscription). `None`:
+    /// the platform sells (token packs).
+    pub destination: Option<String>,
+}
+
+/// Opens the Stripe Checkout session of a stored checkout and notes it; `201` with where to
+/// send the buyer. The session's idempotency key is the checkout's id, so a retried call
+/// cannot open two.
+pub(crate) async fn open_session(
+    state: &AppState,
+    payments: &Payments,
+    buyer: &Account,
+    checkout: Checkout,
+    spec: SessionSpec<'_>,
+) -> Result<Response, ApiError> {
+    let (success_url, cancel_url) = return_urls(state, spec.return_to, &checkout.id)?;
+    let subscription = spec.mode == CheckoutMode::Subscription;
+    let connected = spec.destination.is_some();
+    let session = payments
+        .stripe
+        .create_checkout_session(&CheckoutSessionRequest {
+            mode: spec.mode,
+            line: spec.line,
+            client_reference_id: Some(checkout.id.clone()),
+            metadata: vec![(CHECKOUT_METADATA_KEY.to_owned(), checkout.id.clone())],
+            customer_email: Some(buyer.email.clone()),
+            success_url,
+            cancel_url,
+            destination: spec.destination,
+            application_fee_minor: (connected && !subscription).then_some(checkout.fee_minor),
+            application_fee_bps: (connected && subscription).then_some(payments.platform_fee_bps),
+            idempotency_key: format!("checkout-{}", checkout.id),
+        })
+        .await?;
+    state
+        .store
+        .attach_stripe_session(&checkout.id, &session.id)
+        .await?;
+    let started = CheckoutStarted {
+        checkout_id: checkout.id,
+        url: session.url,
+        amount_minor: checkout.amount_minor,
+        currency: checkout.currency,
+    };
+    Ok((StatusCode::CREATED, Json(started)).into_response())
 }
 
 /// A grant as the API shows it.

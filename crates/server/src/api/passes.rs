@@ -14,15 +14,14 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use greenroom_control::stripe_client::CHECKOUT_METADATA_KEY;
 use greenroom_control::{
-    Channel, CheckoutLine, CheckoutMode, CheckoutSessionRequest, Interval, NewCheckout, NewPass,
-    Pass, PassKind, PassPrice, PassScope, StripeIds,
+    Channel, CheckoutLine, CheckoutMode, Interval, NewCheckout, NewPass, Pass, PassKind, PassPrice,
+    PassScope, StripeIds,
 };
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::api::commerce::{GrantView, payments, return_urls};
+use crate::api::commerce::{GrantView, SessionSpec, creator_account, open_session, payments};
 use crate::api::ownership::{owns_channel, require_channel_owner};
 use crate::api::streams::{now_ms, rfc3339};
 use crate::api::{ApiError, Caller};
@@ -399,16 +398,6 @@ pub(crate) struct CheckoutRequest {
     pub return_to: Option<String>,
 }
 
-/// What starting a purchase answers.
-#[derive(Debug, Serialize)]
-pub struct CheckoutStarted {
-    pub checkout_id: String,
-    /// Stripe's hosted payment page: send the buyer there.
-    pub url: String,
-    pub amount_minor: i64,
-    pub currency: String,
-}
-
 /// What claiming a free pass answers.
 #[derive(Debug, Serialize)]
 struct Claimed {
@@ -444,13 +433,7 @@ async fn checkout(
         return Ok((StatusCode::CREATED, Json(view)).into_response());
     }
     let payments = payments(&state)?;
-    let destination =
-        channel
-            .stripe_account_id
-            .clone()
-            .ok_or_else(|| ApiError::CreatorNotConnected {
-                channel: channel.handle.clone(),
-            })?;
+    let destination = creator_account(&channel)?;
     let price_id = pass
         .stripe_price_id
         .clone()
@@ -459,38 +442,16 @@ async fn checkout(
         })?;
     let new = NewCheckout::for_pass(&account.id, &pass, payments.platform_fee_bps)?;
     let checkout = state.store.create_checkout(new).await?;
-    let (success_url, cancel_url) =
-        return_urls(&state, request.return_to.as_deref(), &checkout.id)?;
-    let subscription = pass.kind.is_subscription();
-    let session = payments
-        .stripe
-        .create_checkout_session(&CheckoutSessionRequest {
-            mode: if subscription {
-                CheckoutMode::Subscription
-            } else {
-                CheckoutMode::Payment
-            },
-            line: CheckoutLine::Price(price_id),
-            client_reference_id: Some(checkout.id.clone()),
-            metadata: vec![(CHECKOUT_METADATA_KEY.to_owned(), checkout.id.clone())],
-            customer_email: Some(account.email.clone()),
-            success_url,
-            cancel_url,
-            destination: Some(destination),
-            application_fee_minor: (!subscription).then_some(checkout.fee_minor),
-            application_fee_bps: subscription.then_some(payments.platform_fee_bps),
-            idempotency_key: format!("checkout-{}", checkout.id),
-        })
-        .await?;
-    state
-        .store
-        .attach_stripe_session(&checkout.id, &session.id)
-        .await?;
-    let started = CheckoutStarted {
-        checkout_id: checkout.id,
-        url: session.url,
-        amount_minor: checkout.amount_minor,
-        currency: checkout.currency,
+    let mode = if pass.kind.is_subscription() {
+        CheckoutMode::Subscription
+    } else {
+        CheckoutMode::Payment
     };
-    Ok((StatusCode::CREATED, Json(started)).into_response())
+    let spec = SessionSpec {
+        mode,
+        line: CheckoutLine::Price(price_id),
+        return_to: request.return_to.as_deref(),
+        destination: Some(destination),
+    };
+    open_session(&state, payments, &account, checkout, spec).await
 }

@@ -12,18 +12,15 @@ use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use futures::Stream as FutureStream;
-use greenroom_control::stripe_client::CHECKOUT_METADATA_KEY;
-use greenroom_control::{CheckoutLine, CheckoutMode, CheckoutSessionRequest, NewCheckout, Tip};
-use http::StatusCode;
+use greenroom_control::{CheckoutLine, CheckoutMode, NewCheckout, Tip};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::commerce::{payments, return_urls};
+use crate::api::commerce::{SessionSpec, creator_account, open_session, payments};
 use crate::api::ownership::{owns_channel, stream_channel};
-use crate::api::passes::CheckoutStarted;
 use crate::api::streams::rfc3339;
 use crate::api::{ApiError, Caller};
 use crate::app::AppState;
@@ -71,13 +68,7 @@ async fn create(
             reason: format!("stream {id} belongs to no channel: it takes no tips"),
         })?;
     let payments = payments(&state)?;
-    let destination =
-        channel
-            .stripe_account_id
-            .clone()
-            .ok_or_else(|| ApiError::CreatorNotConnected {
-                channel: channel.handle.clone(),
-            })?;
+    let destination = creator_account(&channel)?;
     let new = NewCheckout::for_tip(
         &account.id,
         &stream.id,
@@ -89,42 +80,17 @@ async fn create(
     )?;
     let checkout = state.store.create_checkout(new).await?;
     let default_return = format!("/watch/{}", stream.id);
-    let (success_url, cancel_url) = return_urls(
-        &state,
-        Some(body.return_to.as_deref().unwrap_or(&default_return)),
-        &checkout.id,
-    )?;
-    let session = payments
-        .stripe
-        .create_checkout_session(&CheckoutSessionRequest {
-            mode: CheckoutMode::Payment,
-            line: CheckoutLine::Inline {
-                name: format!("Tip for @{}: {}", channel.handle, stream.title),
-                amount_minor: checkout.amount_minor,
-                currency: checkout.currency.clone(),
-            },
-            client_reference_id: Some(checkout.id.clone()),
-            metadata: vec![(CHECKOUT_METADATA_KEY.to_owned(), checkout.id.clone())],
-            customer_email: Some(account.email.clone()),
-            success_url,
-            cancel_url,
-            destination: Some(destination),
-            application_fee_minor: Some(checkout.fee_minor),
-            application_fee_bps: None,
-            idempotency_key: format!("checkout-{}", checkout.id),
-        })
-        .await?;
-    state
-        .store
-        .attach_stripe_session(&checkout.id, &session.id)
-        .await?;
-    let started = CheckoutStarted {
-        checkout_id: checkout.id,
-        url: session.url,
-        amount_minor: checkout.amount_minor,
-        currency: checkout.currency,
+    let spec = SessionSpec {
+        mode: CheckoutMode::Payment,
+        line: CheckoutLine::Inline {
+            name: format!("Tip for @{}: {}", channel.handle, stream.title),
+            amount_minor: checkout.amount_minor,
+            currency: checkout.currency.clone(),
+        },
+        return_to: Some(body.return_to.as_deref().unwrap_or(&default_return)),
+        destination: Some(destination),
     };
-    Ok((StatusCode::CREATED, Json(started)).into_response())
+    open_session(&state, payments, &account, checkout, spec).await
 }
 
 /// A paid tip as its creator sees it.

@@ -10,17 +10,14 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use greenroom_control::stripe_client::CHECKOUT_METADATA_KEY;
 use greenroom_control::{
-    CheckoutLine, CheckoutMode, CheckoutSessionRequest, LedgerEntry, NewCheckout, TokenPack,
-    TransferKind,
+    CheckoutLine, CheckoutMode, LedgerEntry, NewCheckout, TokenPack, TransferKind,
 };
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::api::commerce::{GrantView, optional_json, payments, return_urls};
+use crate::api::commerce::{GrantView, SessionSpec, open_session, optional_json, payments};
 use crate::api::ownership::owns_stream;
-use crate::api::passes::CheckoutStarted;
 use crate::api::streams::{now_ms, rfc3339};
 use crate::api::{ApiError, Caller};
 use crate::app::AppState;
@@ -135,40 +132,18 @@ async fn buy(
         .store
         .create_checkout(NewCheckout::for_tokens(&account.id, &pack)?)
         .await?;
-    let (success_url, cancel_url) =
-        return_urls(&state, request.return_to.as_deref(), &checkout.id)?;
-    let session = payments
-        .stripe
-        .create_checkout_session(&CheckoutSessionRequest {
-            mode: CheckoutMode::Payment,
-            line: CheckoutLine::Inline {
-                name: format!("{} tokens", pack.tokens),
-                amount_minor: checkout.amount_minor,
-                currency: checkout.currency.clone(),
-            },
-            client_reference_id: Some(checkout.id.clone()),
-            metadata: vec![(CHECKOUT_METADATA_KEY.to_owned(), checkout.id.clone())],
-            customer_email: Some(account.email.clone()),
-            success_url,
-            cancel_url,
-            // The platform sells tokens; creators are paid when tokens are spent.
-            destination: None,
-            application_fee_minor: None,
-            application_fee_bps: None,
-            idempotency_key: format!("checkout-{}", checkout.id),
-        })
-        .await?;
-    state
-        .store
-        .attach_stripe_session(&checkout.id, &session.id)
-        .await?;
-    let started = CheckoutStarted {
-        checkout_id: checkout.id,
-        url: session.url,
-        amount_minor: checkout.amount_minor,
-        currency: checkout.currency,
+    let spec = SessionSpec {
+        mode: CheckoutMode::Payment,
+        line: CheckoutLine::Inline {
+            name: format!("{} tokens", pack.tokens),
+            amount_minor: checkout.amount_minor,
+            currency: checkout.currency.clone(),
+        },
+        return_to: request.return_to.as_deref(),
+        // The platform sells tokens; creators are paid when tokens are spent.
+        destination: None,
     };
-    Ok((StatusCode::CREATED, Json(started)).into_response())
+    open_session(&state, payments, &account, checkout, spec).await
 }
 
 #[derive(Debug, Serialize)]
