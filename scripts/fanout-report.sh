@@ -8,6 +8,8 @@
 #
 # Usage: scripts/fanout-report.sh [SUBSCRIBERS] [SECONDS] [LAYER]
 #   e.g. scripts/fanout-report.sh 200 20 f
+# MEDIA=q.ivf,h.ivf,f.ivf (from scripts/load-media.sh) publishes real VP8 instead of
+# synthetic frames.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-100}
@@ -40,7 +42,8 @@ RSS0=$(rss_kib)
 
 # greenroom-load waits for everyone to connect, settles 2 s, then measures SECONDS_MEASURED s.
 "$BIN/greenroom-load" --server "http://127.0.0.1:$PORT" --stream "$ID" --publish-key "$KEY" \
-  --subscribers "$N" --layer "$LAYER" --duration "$SECONDS_MEASURED" --threads 1 > "$DATA/report.json" &
+  --subscribers "$N" --layer "$LAYER" --duration "$SECONDS_MEASURED" --threads 1 \
+  ${MEDIA:+--media "$MEDIA"} > "$DATA/report.json" &
 LOAD=$!
 # Sample the server over the same window as the load tool: wait until all subscribers are in.
 for _ in $(seq 600); do

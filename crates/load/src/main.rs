@@ -1,11 +1,15 @@
 //! greenroom-load: puts WebRTC load on a greenroom server and reports what the viewers got.
 //!
-//! It attaches N WHEP subscribers to a stream (real ICE, DTLS and SRTP; packets are counted,
-//! not decoded) and, with `--publish`, first publishes a synthetic simulcast stream through WHIP.
-//! After `--duration` seconds it prints a JSON report: per subscriber the received bitrate,
-//! packets, loss and the width of the last keyframe (which tells the layer), and a summary.
+//! Publishers: with `--publishers N --admin-token T` it creates N streams and publishes to each
+//! through WHIP; with `--stream ID --publish-key K` it publishes to one existing stream; with
+//! `--stream ID` alone it only watches. A publisher sends three simulcast layers, synthetic or,
+//! with `--media q.ivf,h.ivf,f.ivf` (or one file: a single layer), real VP8 from IVF files,
+//! looped. Subscribers: `--subscribers M` WHEP viewers spread over the streams (real ICE, DTLS
+//! and SRTP; packets are counted, not decoded), optionally capped with `--layer`.
 //!
-//! Only loopback or this machine's own test addresses are meant as targets.
+//! After `--duration` seconds it prints a JSON report: per subscriber its stream, received
+//! bitrate, packets, loss and the width of the last keyframe (which tells the layer), and a
+//! summary. Only loopback or this machine's own test addresses are meant as targets.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use greenroom_rtc::client::{Client, ClientCounters, ClientKind};
+use greenroom_rtc::client::{Client, ClientCounters, ClientKind, MediaClip};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -24,12 +28,22 @@ struct Args {
     /// Base URL of the server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// Stream id to watch (and publish to with --publish).
-    #[arg(long)]
-    stream: String,
-    /// Publish a synthetic 3-layer simulcast stream first, with this stream key.
-    #[arg(long)]
+    /// Stream id to watch (and publish to with --publish-key).
+    #[arg(long, conflicts_with = "publishers")]
+    stream: Option<String>,
+    /// Publish to --stream first, with this stream key.
+    #[arg(long, requires = "stream")]
     publish_key: Option<String>,
+    /// Create this many streams (needs --admin-token) and publish to each.
+    #[arg(long, requires = "admin_token")]
+    publishers: Option<usize>,
+    /// The server's admin token, to create streams.
+    #[arg(long, env = "GREENROOM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// VP8 IVF files the publishers send, lowest layer first: three for simulcast (q,h,f),
+    /// one for a single layer. Default: synthetic frames in three layers.
+    #[arg(long, value_delimiter = ',')]
+    media: Vec<std::path::PathBuf>,
     /// Number of WHEP subscribers.
     #[arg(long, default_value_t = 10)]
     subscribers: usize,
@@ -53,6 +67,7 @@ struct Args {
 #[derive(Debug, Serialize)]
 struct SubscriberReport {
     index: usize,
+    stream: String,
     connected: bool,
     packets: u64,
     bitrate_bps: u64,
@@ -62,6 +77,7 @@ struct SubscriberReport {
 
 #[derive(Debug, Serialize)]
 struct Summary {
+    publishers: usize,
     subscribers: usize,
     connected: usize,
     duration_s: f64,
@@ -69,7 +85,9 @@ struct Summary {
     min_bitrate_bps: u64,
     mean_loss_percent: f64,
     under_1_percent_loss: usize,
-    publisher_packets_sent: Option<u64>,
+    publisher_packets_sent: u64,
+    /// Subscribers by the width of the last key frame they got (the layer they are on).
+    by_width: std::collections::BTreeMap<u64, usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,8 +105,26 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if args.subscribers == 0 && args.publish_key.is_none() {
-        bail!("nothing to do: --subscribers is 0 and no --publish-key");
+    if args.stream.is_none() && args.publishers.is_none() {
+        bail!("name a --stream to watch, or --publishers N to create and publish streams");
+    }
+    if args.subscribers == 0 && args.publish_key.is_none() && args.publishers.is_none() {
+        bail!("nothing to do: --subscribers is 0 and nothing is published");
+    }
+    let clips = args
+        .media
+        .iter()
+        .map(|path| {
+            MediaClip::load(path)
+                .map(Arc::new)
+                .with_context(|| format!("media file {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !matches!(clips.len(), 0 | 1 | 3) {
+        bail!(
+            "--media takes one IVF file (one layer) or three (q,h,f), not {}",
+            clips.len()
+        );
     }
     let threads = args.threads.max(1);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -125,20 +161,35 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let report = rt.block_on(async {
-        let mut publisher_counters = None;
-        if let Some(key) = &args.publish_key {
-            let mut client = Client::new(ClientKind::Publisher { simulcast: true }, args.bind_ip)?;
+        // The streams and their keys: created, or the one named.
+        let mut streams: Vec<(String, Option<String>)> = Vec::new();
+        if let Some(count) = args.publishers {
+            let token = args.admin_token.as_deref().unwrap_or_default();
+            for i in 0..count {
+                streams.push(create_stream(&http, &args.server, token, i).await?);
+            }
+        } else if let Some(stream) = &args.stream {
+            streams.push((stream.clone(), args.publish_key.clone()));
+        }
+        let mut publisher_counters = Vec::new();
+        for (stream, key) in &streams {
+            let Some(key) = key else { continue };
+            let simulcast = clips.len() != 1;
+            let mut client = Client::new(ClientKind::Publisher { simulcast }, args.bind_ip)?;
+            if !clips.is_empty() {
+                client = client.with_clips(&clips)?;
+            }
             let answer = post_sdp(
                 &http,
-                &format!("{}/whip/{}", args.server, args.stream),
+                &format!("{}/whip/{stream}", args.server),
                 &client.offer_sdp()?,
                 Some(key),
             )
             .await
-            .context("WHIP publish")?;
+            .with_context(|| format!("WHIP publish to {stream}"))?;
             client.apply_answer(&answer)?;
-            publisher_counters = Some(client.counters());
-            client_txs[0]
+            publisher_counters.push(client.counters());
+            client_txs[publisher_counters.len() % threads]
                 .send(client)
                 .map_err(|_| anyhow::anyhow!("client thread gone"))?;
         }
@@ -149,11 +200,14 @@ fn main() -> Result<()> {
             .as_deref()
             .map(|l| format!("?layer={l}"))
             .unwrap_or_default();
+        let mut watched = Vec::with_capacity(args.subscribers);
         for i in 0..args.subscribers {
+            let stream = &streams[i % streams.len()].0;
+            watched.push(stream.clone());
             let mut client = Client::new(ClientKind::Viewer, args.bind_ip)?;
             let answer = post_sdp(
                 &http,
-                &format!("{}/whep/{}{}", args.server, args.stream, layer),
+                &format!("{}/whep/{stream}{layer}", args.server),
                 &client.offer_sdp()?,
                 None,
             )
@@ -190,7 +244,9 @@ fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_secs(args.duration)).await;
         let elapsed = t0.elapsed().as_secs_f64();
         let mut subscribers = Vec::with_capacity(counters.len());
-        for (index, (c, (b0, p0, l0))) in counters.iter().zip(start).enumerate() {
+        for (index, ((c, (b0, p0, l0)), stream)) in
+            counters.iter().zip(start).zip(watched).enumerate()
+        {
             let bytes = c.bytes.load(Ordering::Relaxed) - b0;
             let packets = c.packets.load(Ordering::Relaxed) - p0;
             let lost = c.lost.load(Ordering::Relaxed) - l0;
@@ -201,6 +257,7 @@ fn main() -> Result<()> {
             };
             subscribers.push(SubscriberReport {
                 index,
+                stream,
                 connected: c.connected.load(Ordering::Relaxed),
                 packets,
                 bitrate_bps: (bytes as f64 * 8.0 / elapsed) as u64,
@@ -210,7 +267,12 @@ fn main() -> Result<()> {
         }
         let _ = stop_tx.send(true);
         let n = subscribers.len().max(1);
+        let mut by_width = std::collections::BTreeMap::new();
+        for s in &subscribers {
+            *by_width.entry(s.keyframe_width).or_insert(0) += 1;
+        }
         let summary = Summary {
+            publishers: publisher_counters.len(),
             subscribers: subscribers.len(),
             connected: subscribers.iter().filter(|s| s.connected).count(),
             duration_s: (elapsed * 10.0).round() / 10.0,
@@ -222,7 +284,11 @@ fn main() -> Result<()> {
                 .round()
                 / 100.0,
             under_1_percent_loss: subscribers.iter().filter(|s| s.loss_percent < 1.0).count(),
-            publisher_packets_sent: publisher_counters.map(|c| c.packets.load(Ordering::Relaxed)),
+            publisher_packets_sent: publisher_counters
+                .iter()
+                .map(|c| c.packets.load(Ordering::Relaxed))
+                .sum(),
+            by_width,
         };
         anyhow::Ok(Report {
             summary,
@@ -236,6 +302,33 @@ fn main() -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Creates a stream through the admin API; its id and stream key.
+async fn create_stream(
+    http: &reqwest::Client,
+    server: &str,
+    admin_token: &str,
+    index: usize,
+) -> Result<(String, Option<String>)> {
+    let response = http
+        .post(format!("{server}/api/v1/streams"))
+        .bearer_auth(admin_token)
+        .json(&serde_json::json!({ "title": format!("load {index}"), "record": false }))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if status.as_u16() != 201 {
+        bail!("creating a stream answered {status}: {body}");
+    }
+    let field = |name: &str| {
+        body[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no {name} in {body}"))
+    };
+    Ok((field("id")?, Some(field("stream_key")?)))
 }
 
 /// POSTs an SDP offer and returns the answer.

@@ -2,7 +2,8 @@
 //!
 //! A [`Client`] is either a viewer (recvonly audio + video, counts what arrives) or a publisher
 //! (sends synthetic Opus and VP8, optionally as three simulcast layers, and answers keyframe
-//! requests). It speaks real ICE, DTLS and SRTP through webrtc-rs; it does not decode media.
+//! requests). A publisher can send real VP8 from IVF files instead ([`MediaClip`], one per
+//! layer, looped; a keyframe request restarts the clip at its first frame, a key frame). It speaks real ICE, DTLS and SRTP through webrtc-rs; it does not decode media.
 //! Peer connections are not `Send`: run [`Client::run`] on a current-thread runtime or a
 //! `LocalSet`.
 
@@ -90,6 +91,75 @@ struct SendLayer {
     frame_bytes: usize,
     seq: u16,
     picture_id: u16,
+    /// Real VP8 frames to send instead of synthetic ones, and the next one's index.
+    clip: Option<(Arc<MediaClip>, usize)>,
+}
+
+/// VP8 frames read from an IVF file, sent in a loop by a publishing [`Client`].
+#[derive(Debug, Clone)]
+pub struct MediaClip {
+    frames: Vec<Bytes>,
+    width: u16,
+    height: u16,
+}
+
+impl MediaClip {
+    /// Reads an IVF file of VP8 (`ffmpeg ... -c:v libvpx clip.ivf`) whose first frame is a
+    /// key frame.
+    pub fn from_ivf(data: &[u8]) -> Result<MediaClip, RtcError> {
+        let invalid =
+            |reason: &str| RtcError::UnsupportedMedia(format!("not a VP8 IVF clip: {reason}"));
+        if data.len() < 32 || &data[0..4] != b"DKIF" {
+            return Err(invalid("no DKIF header"));
+        }
+        if &data[8..12] != b"VP80" {
+            return Err(invalid("the codec is not VP8"));
+        }
+        let header_len = usize::from(u16::from_le_bytes([data[6], data[7]]));
+        let width = u16::from_le_bytes([data[12], data[13]]);
+        let height = u16::from_le_bytes([data[14], data[15]]);
+        let mut frames = Vec::new();
+        let mut at = header_len.max(32);
+        while at + 12 <= data.len() {
+            let size = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+            let start = at + 12;
+            let end = start
+                .checked_add(size as usize)
+                .filter(|end| *end <= data.len())
+                .ok_or_else(|| invalid("a frame runs past the end of the file"))?;
+            if size > 0 {
+                frames.push(Bytes::copy_from_slice(&data[start..end]));
+            }
+            at = end;
+        }
+        match frames.first() {
+            None => Err(invalid("no frames")),
+            Some(first) if first[0] & 0x01 != 0 => {
+                Err(invalid("the first frame is not a key frame"))
+            }
+            Some(_) => Ok(MediaClip {
+                frames,
+                width,
+                height,
+            }),
+        }
+    }
+
+    /// Reads an IVF file.
+    pub fn load(path: &std::path::Path) -> Result<MediaClip, RtcError> {
+        let data = std::fs::read(path).map_err(|source| {
+            RtcError::UnsupportedMedia(format!("cannot read {}: {source}", path.display()))
+        })?;
+        MediaClip::from_ivf(&data)
+    }
+
+    pub fn frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        (self.width, self.height)
+    }
 }
 
 /// A client peer connection bound to its own UDP socket.
@@ -252,6 +322,7 @@ impl Client {
                         frame_bytes: (bitrate / 8 / FPS) as usize,
                         seq: rand::random(),
                         picture_id: rand::random::<u16>() & 0x7fff,
+                        clip: None,
                     });
                 }
                 let video = MediaStreamTrack::new(
@@ -309,6 +380,22 @@ impl Client {
             video_sender,
             layers,
         })
+    }
+
+    /// A publisher sends these clips (lowest layer first: one per layer it sends) instead of
+    /// synthetic frames.
+    pub fn with_clips(mut self, clips: &[Arc<MediaClip>]) -> Result<Client, RtcError> {
+        if clips.len() != self.layers.len() {
+            return Err(RtcError::UnsupportedMedia(format!(
+                "{} clips for {} layers",
+                clips.len(),
+                self.layers.len()
+            )));
+        }
+        for (layer, clip) in self.layers.iter_mut().zip(clips) {
+            layer.clip = Some((clip.clone(), 0));
+        }
+        Ok(self)
     }
 
     /// The SDP offer to POST to a WHIP or WHEP endpoint.
@@ -450,10 +537,11 @@ impl Client {
             let now = Instant::now();
             if sending && self.counters.connected.load(Ordering::Relaxed) {
                 if now >= next_frame {
-                    let keyframe = force_keyframe || frame_index.is_multiple_of(2 * u64::from(FPS));
+                    let forced = force_keyframe;
+                    let keyframe = forced || frame_index.is_multiple_of(2 * u64::from(FPS));
                     force_keyframe = false;
                     let timestamp = (now.duration_since(start).as_micros() * 9 / 100) as u32;
-                    self.send_video_frame(now, keyframe, timestamp);
+                    self.send_video_frame(now, forced, keyframe, timestamp);
                     frame_index += 1;
                     next_frame += frame_interval;
                 }
@@ -545,7 +633,15 @@ impl Client {
         (pt, id(MID_URI), id(RID_URI))
     }
 
-    fn send_video_frame(&mut self, now: Instant, keyframe: bool, timestamp: u32) {
+    /// `forced_keyframe`: the receiver asked for one; `keyframe`: that, or a synthetic
+    /// stream's periodic one.
+    fn send_video_frame(
+        &mut self,
+        now: Instant,
+        forced_keyframe: bool,
+        keyframe: bool,
+        timestamp: u32,
+    ) {
         let Some(sender) = self.video_sender else {
             return;
         };
@@ -555,7 +651,18 @@ impl Client {
         let mid = self.video_mid.clone();
         let mut packets = Vec::new();
         for layer in &mut self.layers {
-            let frame = vp8_frame(layer, keyframe);
+            let frame = match &mut layer.clip {
+                Some((clip, next)) => {
+                    // A clip keeps its own key frames; asked for one, it starts over.
+                    if forced_keyframe {
+                        *next = 0;
+                    }
+                    let frame = clip.frames[*next].to_vec();
+                    *next = (*next + 1) % clip.frames.len();
+                    frame
+                }
+                None => vp8_frame(layer, keyframe),
+            };
             layer.picture_id = (layer.picture_id + 1) & 0x7fff;
             let chunks: Vec<&[u8]> = frame.chunks(MAX_PAYLOAD).collect();
             let count = chunks.len();
@@ -737,4 +844,58 @@ fn h264_payload_types(sdp: &str) -> Vec<u8> {
 
 fn pc_error(e: rtc::shared::error::Error) -> RtcError {
     RtcError::PeerConnection(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ivf(fourcc: &[u8; 4], frames: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"DKIF");
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&32u16.to_le_bytes());
+        out.extend_from_slice(fourcc);
+        out.extend_from_slice(&640u16.to_le_bytes());
+        out.extend_from_slice(&360u16.to_le_bytes());
+        out.extend_from_slice(&[0; 16]);
+        for (i, frame) in frames.iter().enumerate() {
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(i as u64).to_le_bytes());
+            out.extend_from_slice(frame);
+        }
+        out
+    }
+
+    const KEY: &[u8] = &[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01];
+    const DELTA: &[u8] = &[0x11, 0x02, 0x00, 0xaa];
+
+    #[test]
+    fn an_ivf_clip_is_read_frame_by_frame() {
+        let clip = MediaClip::from_ivf(&ivf(b"VP80", &[KEY, DELTA, DELTA])).expect("clip");
+        assert_eq!(clip.frames(), 3);
+        assert_eq!(clip.size(), (640, 360));
+        assert_eq!(&clip.frames[1][..], DELTA);
+    }
+
+    #[test]
+    fn clips_greenroom_cannot_send_are_refused() {
+        for (what, data) in [
+            ("not IVF", b"RIFF....".to_vec()),
+            ("VP9", ivf(b"VP90", &[KEY])),
+            ("starts with a delta frame", ivf(b"VP80", &[DELTA, KEY])),
+            ("no frames", ivf(b"VP80", &[])),
+        ] {
+            assert!(
+                matches!(
+                    MediaClip::from_ivf(&data),
+                    Err(RtcError::UnsupportedMedia(_))
+                ),
+                "{what}"
+            );
+        }
+        let mut truncated = ivf(b"VP80", &[KEY, DELTA]);
+        truncated.truncate(truncated.len() - 2);
+        assert!(MediaClip::from_ivf(&truncated).is_err());
+    }
 }
