@@ -106,6 +106,7 @@ describe('paid access through the watch page and the dashboard', () => {
   let creatorContext;
   let dashboard;
   const tokenAnswers = []; // {at, body} of every playback token the viewer page was given
+  const sessionRenewals = []; // {token, status} of the page's WHEP session PATCHes with a token
 
   const step = (name, fn) =>
     it(name, { timeout: STEP_TIMEOUT_MS }, async () => {
@@ -175,6 +176,13 @@ describe('paid access through the watch page and the dashboard', () => {
     viewerPage.on('response', async (response) => {
       if (!response.url().endsWith('/playback-token') || response.status() !== 201) return;
       tokenAnswers.push({ at: Date.now(), body: await response.json() });
+    });
+    viewerPage.on('requestfinished', async (request) => {
+      if (request.method() !== 'PATCH' || !request.url().includes('/whep/')) return;
+      const body = JSON.parse(request.postData() || '{}');
+      if (!body.token) return;
+      const response = await request.response();
+      sessionRenewals.push({ token: body.token, status: response?.status() });
     });
     await viewerPage.goto(`${server.baseUrl}/watch/${seeded.stream.id}`);
 
@@ -350,6 +358,16 @@ describe('paid access through the watch page and the dashboard', () => {
     assert.ok(
       renewed.at < Date.parse(first.body.expires_at),
       `renewed at ${new Date(renewed.at).toISOString()}, first expired ${first.body.expires_at}`,
+    );
+    // The WebRTC session got the renewed token (the server ends it when its token runs out).
+    await waitFor(
+      'the WHEP session renewed with the new token',
+      () => sessionRenewals,
+      (list) => list.some((r) => r.token === renewed.body.token),
+    );
+    assert.ok(
+      sessionRenewals.every((r) => r.status === 204),
+      JSON.stringify(sessionRenewals),
     );
     assert.equal(await statusText(viewerPage), 'playing');
   });

@@ -38,13 +38,14 @@ pub trait StreamAuthority: Clone + Send + Sync + 'static {
 
     /// A viewer asks to watch `stream_id`, presenting `token` (from `Authorization: Bearer` or
     /// `?token=`, if any). A free stream needs none; a paid one a playback token with the watch
-    /// right for this stream. Expected errors: [`IngestError::StreamNotFound`],
-    /// [`IngestError::StreamEnded`], [`IngestError::TokenRequired`],
-    /// [`IngestError::InvalidToken`], [`IngestError::TokenExpired`],
-    /// [`IngestError::TokenWrongStream`].
+    /// right for this stream. Answers until when (Unix seconds) the viewer may watch: the
+    /// token's expiry, `None` for a free stream. Expected errors:
+    /// [`IngestError::StreamNotFound`], [`IngestError::StreamEnded`],
+    /// [`IngestError::TokenRequired`], [`IngestError::InvalidToken`],
+    /// [`IngestError::TokenExpired`], [`IngestError::TokenWrongStream`].
     fn authorize_watch(
         &self,
         stream_id: &str,
         token: Option<&str>,
-    ) -> impl Future<Output = Result<(), IngestError>> + Send;
+    ) -> impl Future<Output = Result<Option<i64>, IngestError>> + Send;
 }

@@ -1,7 +1,11 @@
 //! WHEP: a viewer posts a recvonly offer (optionally capped with `?layer=q|h|f`), trickles
 //! candidates, changes its layer with a JSON `PATCH`, and deletes its session. Watching a paid
 //! stream needs a playback token (`Authorization: Bearer` or `?token=`) on the `POST`; the
-//! session URL, unguessable, is then the viewer's handle on its session.
+//! session URL, unguessable, is then the viewer's handle on its session, which lasts until
+//! the token expires (plus [`EXPIRY_GRACE`]) unless the viewer sends a fresh token in a JSON
+//! `PATCH` (`{"token": "..."}`): a revoked grant gets no fresh token, so its session ends.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -23,9 +27,29 @@ pub(crate) struct WhepQuery {
     token: Option<String>,
 }
 
+/// A session of a paid stream outlives its token by this much, so a viewer renewing at the
+/// last moment (or with a slightly slow clock) is not cut off.
+pub const EXPIRY_GRACE: Duration = Duration::from_secs(30);
+
+/// A JSON `PATCH` of a viewer's session: a new maximum layer, a fresh playback token, or both.
 #[derive(Debug, Deserialize)]
-struct LayerChange {
-    layer: String,
+#[serde(deny_unknown_fields)]
+struct SessionChange {
+    #[serde(default)]
+    layer: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// The instant a session watching until `expires_unix` (a token's expiry) is closed.
+fn session_end(expires_unix: Option<i64>) -> Option<Instant> {
+    let expires_unix = expires_unix?;
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let left = Duration::from_secs(expires_unix.saturating_sub(now_unix).max(0) as u64);
+    Some(Instant::now() + left + EXPIRY_GRACE)
 }
 
 fn parse_layer(layer: &str) -> Result<Layer, IngestError> {
@@ -50,19 +74,21 @@ pub(crate) async fn subscribe<A: StreamAuthority>(
     let max_layer = query.layer.as_deref().map(parse_layer).transpose()?;
     let token_query = http_util::TokenQuery { token: query.token };
     let token = http_util::presented_token(&headers, &token_query);
-    state.authority.authorize_watch(&stream, token).await?;
+    let expires = state.authority.authorize_watch(&stream, token).await?;
     let offer = read_sdp(&headers, body).await?;
-    let answer = state
-        .engine
-        .subscribe(&stream, &offer, SubscribeOptions { max_layer })
-        .await?;
+    let options = SubscribeOptions {
+        max_layer,
+        valid_until: session_end(expires),
+    };
+    let answer = state.engine.subscribe(&stream, &offer, options).await?;
     tracing::info!(%stream, session = %answer.session, ?max_layer, "WHEP viewer accepted");
     http_util::created("whep", &stream, answer, state.engine.ice_servers())
 }
 
 /// `PATCH /whep/{stream_id}/{session_id}`: trickle ICE / ICE restart
-/// (`application/trickle-ice-sdpfrag`) or a new maximum layer (`application/json`,
-/// `{"layer":"q"}`, answers `204`).
+/// (`application/trickle-ice-sdpfrag`), or (`application/json`, answers `204`) a new maximum
+/// layer `{"layer":"q"}` and/or a fresh playback token `{"token":"gr1..."}` that moves the
+/// session's end to that token's expiry.
 pub(crate) async fn patch_session<A: StreamAuthority>(
     State(state): State<IngestState<A>>,
     path: SessionPath,
@@ -81,16 +107,34 @@ pub(crate) async fn patch_session<A: StreamAuthority>(
         }
         Some(JSON) => {
             let bytes = read_body(&headers, body).await?;
-            let change: LayerChange =
+            let change: SessionChange =
                 serde_json::from_slice(&bytes).map_err(|err| IngestError::InvalidJson {
                     reason: err.to_string(),
                 })?;
-            let layer = parse_layer(&change.layer)?;
-            state
-                .engine
-                .set_max_layer(&path.stream, &path.session, layer)
-                .await?;
-            tracing::debug!(stream = %path.stream, session = %path.session, ?layer, "viewer layer changed");
+            if change.layer.is_none() && change.token.is_none() {
+                return Err(IngestError::InvalidJson {
+                    reason: "expected \"layer\" or \"token\"".to_owned(),
+                });
+            }
+            let layer = change.layer.as_deref().map(parse_layer).transpose()?;
+            if let Some(token) = change.token.as_deref() {
+                let expires = state
+                    .authority
+                    .authorize_watch(&path.stream, Some(token))
+                    .await?;
+                state
+                    .engine
+                    .extend_session(&path.stream, &path.session, session_end(expires))
+                    .await?;
+                tracing::debug!(stream = %path.stream, session = %path.session, ?expires, "viewer session extended");
+            }
+            if let Some(layer) = layer {
+                state
+                    .engine
+                    .set_max_layer(&path.stream, &path.session, layer)
+                    .await?;
+                tracing::debug!(stream = %path.stream, session = %path.session, ?layer, "viewer layer changed");
+            }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         _ => Err(IngestError::UnsupportedMediaType {

@@ -127,7 +127,10 @@ async fn viewer(
         .subscribe(
             stream,
             &client.offer_sdp().expect("offer"),
-            SubscribeOptions { max_layer: None },
+            SubscribeOptions {
+                max_layer: None,
+                valid_until: None,
+            },
         )
         .await
         .expect("subscribe");

@@ -233,6 +233,26 @@ async fn a_paid_stream_needs_a_watch_token_for_it() {
     let in_query = format!("{url}?layer=q&token={token}");
     let answer = send(&app, request("POST", &in_query, &[SDP], viewer_offer())).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+
+    // The session is renewed with a fresh token; a bad one is refused and changes nothing.
+    let location = answer
+        .header(header::LOCATION)
+        .expect("session location")
+        .to_owned();
+    let renew = |body: String| request("PATCH", &location, &[JSON], body);
+    let answer = send(&app, renew(format!(r#"{{"token":"{token}"}}"#))).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.text());
+    let answer = send(&app, renew(format!(r#"{{"token":"{token}","layer":"h"}}"#))).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.text());
+    let answer = send(&app, renew(format!(r#"{{"token":"{FORGED_TOKEN}"}}"#))).await;
+    answer.assert_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    let answer = send(&app, renew(format!(r#"{{"token":"{EXPIRED_TOKEN}"}}"#))).await;
+    answer.assert_error(StatusCode::UNAUTHORIZED, "token_expired");
+    let other = playback_token("watch", LIVE);
+    let answer = send(&app, renew(format!(r#"{{"token":"{other}"}}"#))).await;
+    answer.assert_error(StatusCode::FORBIDDEN, "token_wrong_stream");
+    let answer = send(&app, renew("{}".to_owned())).await;
+    answer.assert_error(StatusCode::BAD_REQUEST, "invalid_json");
 }
 
 #[tokio::test]

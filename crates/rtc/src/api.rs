@@ -48,6 +48,10 @@ impl std::fmt::Display for SessionId {
 pub struct SubscribeOptions {
     /// Highest simulcast layer this viewer may receive (`?layer=`); `None` = the highest.
     pub max_layer: Option<Layer>,
+    /// The session is closed at this instant unless extended
+    /// ([`RtcEngine::extend_session`]): the viewer's access (a playback token) runs out then.
+    /// `None`: no end.
+    pub valid_until: Option<std::time::Instant>,
 }
 
 /// A negotiated session.
@@ -266,6 +270,18 @@ impl RtcEngine {
         layer: Layer,
     ) -> Result<(), RtcError> {
         self.inner.set_max_layer(stream, session, layer).await
+    }
+
+    /// Moves the end of a viewer's session (see [`SubscribeOptions::valid_until`]).
+    pub async fn extend_session(
+        &self,
+        stream: &str,
+        session: &SessionId,
+        valid_until: Option<std::time::Instant>,
+    ) -> Result<(), RtcError> {
+        self.inner
+            .extend_session(stream, session, valid_until)
+            .await
     }
 
     /// Live statistics of a stream (an idle stream has `live: false` and its waiting viewers).

@@ -534,6 +534,21 @@ impl Shared {
         .await?
     }
 
+    pub(crate) async fn extend_session(
+        &self,
+        stream: &str,
+        session: &SessionId,
+        valid_until: Option<std::time::Instant>,
+    ) -> Result<(), RtcError> {
+        let entry = self.directory.session(stream, session)?;
+        self.call(entry.worker, |reply| Command::ExtendSession {
+            session: session.clone(),
+            valid_until,
+            reply,
+        })
+        .await?
+    }
+
     pub(crate) async fn stream_stats(&self, stream: &str) -> StreamStats {
         let mut stats = StreamStats::default();
         let key: Arc<str> = Arc::from(stream);

@@ -6,8 +6,10 @@
 //!   invalid transition (409), an ended one `stream_ended`. The stream is marked started when
 //!   its media first arrives (the engine's `Live` event, see `serve`), not when a publisher is
 //!   let in: a publish attempt that never sends media leaves a scheduled stream cancellable.
-//! - Watching (WHEP) a free stream needs nothing; a paid one a watch token for it. Whether a
-//!   stream is paid comes from the [`AccessCache`], not from a query per request.
+//! - Watching (WHEP) a free stream needs nothing; a paid one a watch token for it, and the
+//!   session ends when the token expires unless the viewer presents a fresh one (a `PATCH`
+//!   of its session). Whether a stream is paid comes from the [`AccessCache`], not from a
+//!   query per request.
 
 use greenroom_control::playback_token::{PlaybackRight, PlaybackTokens};
 use greenroom_control::{ControlError, Store, Stream};
@@ -119,23 +121,24 @@ impl StreamAuthority for ControlAuthority {
         &self,
         stream_id: &str,
         token: Option<&str>,
-    ) -> Result<(), IngestError> {
+    ) -> Result<Option<i64>, IngestError> {
         let gate = self.access.stream(stream_id).await.map_err(to_ingest)?;
         if gate.ended {
             return Err(IngestError::StreamEnded {
                 stream: stream_id.to_owned(),
             });
         }
-        if gate.paid {
-            check_token(
-                &self.playback,
-                token,
-                stream_id,
-                PlaybackRight::Watch,
-                now_unix(),
-            )
-            .map_err(|denied| denied.into_ingest(stream_id))?;
+        if !gate.paid {
+            return Ok(None);
         }
-        Ok(())
+        let claims = check_token(
+            &self.playback,
+            token,
+            stream_id,
+            PlaybackRight::Watch,
+            now_unix(),
+        )
+        .map_err(|denied| denied.into_ingest(stream_id))?;
+        Ok(Some(claims.exp))
     }
 }

@@ -20,7 +20,13 @@ import { apiRequest, currentAccount, segment } from '/static/api.js';
 import { bindAccountBar } from '/static/account.js';
 import { byId as $, notifier } from '/static/ui.js';
 import { createCommerce } from '/static/watch-access.js';
-import { fetchStatus, setLayer, streamIdFromPath, whepSubscribe } from '/static/webrtc.js';
+import {
+  fetchStatus,
+  renewSession,
+  setLayer,
+  streamIdFromPath,
+  whepSubscribe,
+} from '/static/webrtc.js';
 
 const STATUS_POLL_MS = 2000;
 const STATS_INTERVAL_MS = 1000;
@@ -166,10 +172,15 @@ async function fetchToken() {
   return body.token;
 }
 
-/** Renews the token before it expires; HLS switches to the new one at once. */
+/**
+ * Renews the token before it expires: the WebRTC session gets it (the server ends a session
+ * whose token ran out), HLS switches to it at once.
+ */
 async function renewAhead() {
   try {
-    await renewToken();
+    const fresh = await renewToken();
+    const session = greenroom.session;
+    if (session && session.sessionUrl) await renewSession(session.sessionUrl, fresh);
     if (state.hlsSource) playHlsSource();
   } catch (err) {
     if (NO_ACCESS.has(err.code)) {

@@ -233,20 +233,33 @@ export async function whepSubscribe({ url, layer, token, onTrack, iceServers = [
   }
 }
 
-/** Changes a WHEP viewer's highest layer (`PATCH` with `{"layer": "q"|"h"|"f"}`). */
-export async function setLayer(sessionUrl, layer) {
+/** `PATCH`es a WHEP viewer's session with a JSON change. */
+async function patchSession(sessionUrl, change) {
   if (!sessionUrl) throw new GreenroomError('no session');
   let response;
   try {
     response = await fetch(sessionUrl, {
       method: 'PATCH',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ layer }),
+      body: JSON.stringify(change),
     });
   } catch (err) {
     throw new GreenroomError(`cannot reach the server (${err.message})`);
   }
   if (!response.ok) throw await errorFromResponse(response);
+}
+
+/** Changes a WHEP viewer's highest layer (`PATCH` with `{"layer": "q"|"h"|"f"}`). */
+export function setLayer(sessionUrl, layer) {
+  return patchSession(sessionUrl, { layer });
+}
+
+/**
+ * Keeps a paid stream's WHEP session going with a fresh playback token (`PATCH` with
+ * `{"token": ...}`): the server ends a session when its token runs out.
+ */
+export function renewSession(sessionUrl, token) {
+  return patchSession(sessionUrl, { token });
 }
 
 /** The stream id from a page path such as `/studio/{id}` or `/watch/{id}`. */

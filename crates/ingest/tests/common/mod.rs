@@ -38,6 +38,9 @@ pub fn playback_token(right: &str, stream: &str) -> String {
 }
 
 /// What the test authority checks a playback token with: its right and stream, or the error.
+/// When the test's watch tokens expire (Unix seconds): far ahead.
+pub const PAID_TOKEN_EXPIRY: i64 = 4_102_444_800;
+
 fn check_token(token: &str, stream: &str, right: &str) -> Result<(), IngestError> {
     match token {
         EXPIRED_TOKEN => Err(IngestError::TokenExpired),
@@ -115,7 +118,7 @@ impl StreamAuthority for TestAuthority {
         &self,
         stream_id: &str,
         token: Option<&str>,
-    ) -> Result<(), IngestError> {
+    ) -> Result<Option<i64>, IngestError> {
         let (_, ended) = self.lookup(stream_id)?;
         if ended {
             return Err(IngestError::StreamEnded {
@@ -127,8 +130,9 @@ impl StreamAuthority for TestAuthority {
                 stream: stream_id.to_owned(),
             })?;
             check_token(token, stream_id, "watch")?;
+            return Ok(Some(PAID_TOKEN_EXPIRY));
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -97,6 +97,11 @@ pub(crate) enum Command {
         layer: Layer,
         reply: oneshot::Sender<Result<(), RtcError>>,
     },
+    ExtendSession {
+        session: SessionId,
+        valid_until: Option<Instant>,
+        reply: oneshot::Sender<Result<(), RtcError>>,
+    },
     Stats {
         stream: Arc<str>,
         reply: oneshot::Sender<WorkerStats>,
@@ -134,6 +139,8 @@ pub(crate) struct Peer {
     pub created: Instant,
     pub connected: bool,
     pub next_timeout: Option<Instant>,
+    /// A viewer whose access runs out is closed then (unless extended).
+    pub valid_until: Option<Instant>,
     pub addrs: Vec<(usize, SocketAddr)>,
     pub role: Role,
     pub remove: bool,
@@ -283,7 +290,8 @@ impl State {
             let deadline = self
                 .peers
                 .values()
-                .filter_map(|p| p.next_timeout)
+                .flat_map(|p| [p.next_timeout, p.valid_until])
+                .flatten()
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let sleep = tokio::time::sleep_until(deadline.into());
@@ -387,6 +395,29 @@ impl State {
                         ..
                     }) => {
                         sub.set_max_layer(layer);
+                        Ok(())
+                    }
+                    _ => Err(RtcError::SessionNotFound { session: session.0 }),
+                };
+                let _ = reply.send(result);
+            }
+            Command::ExtendSession {
+                session,
+                valid_until,
+                reply,
+            } => {
+                let result = match self
+                    .by_session
+                    .get(&session)
+                    .and_then(|k| self.peers.get_mut(k))
+                {
+                    Some(
+                        peer @ Peer {
+                            role: Role::Subscriber(_),
+                            ..
+                        },
+                    ) => {
+                        peer.valid_until = valid_until;
                         Ok(())
                     }
                     _ => Err(RtcError::SessionNotFound { session: session.0 }),
@@ -512,6 +543,15 @@ impl State {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.valid_until.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            self.remove_peer(key, "the viewer's access ran out");
+        }
         let due: Vec<u64> = self
             .peers
             .iter()

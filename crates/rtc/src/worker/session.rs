@@ -118,6 +118,7 @@ impl State {
                 created: now,
                 connected: false,
                 next_timeout: Some(now),
+                valid_until: options.as_ref().and_then(|o| o.valid_until),
                 addrs: Vec::new(),
                 role,
                 remove: false,

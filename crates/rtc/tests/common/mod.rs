@@ -59,13 +59,21 @@ pub async fn publish(engine: &RtcEngine, stream: &str, simulcast: bool) -> Runni
 }
 
 pub async fn watch(engine: &RtcEngine, stream: &str, max_layer: Option<Layer>) -> Running {
+    watch_with(
+        engine,
+        stream,
+        SubscribeOptions {
+            max_layer,
+            valid_until: None,
+        },
+    )
+    .await
+}
+
+pub async fn watch_with(engine: &RtcEngine, stream: &str, options: SubscribeOptions) -> Running {
     let mut client = Client::new(ClientKind::Viewer, LOOPBACK).expect("client");
     let answer = engine
-        .subscribe(
-            stream,
-            &client.offer_sdp().expect("offer"),
-            SubscribeOptions { max_layer },
-        )
+        .subscribe(stream, &client.offer_sdp().expect("offer"), options)
         .await
         .expect("subscribe accepted");
     client.apply_answer(&answer.sdp).expect("answer applies");
