@@ -5,12 +5,15 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use rtc::interceptor::{
-    CongestionControlBuilder, GCC_MIN_BITRATE, Gcc, Registry, Slot, TwccSenderBuilder,
+    CongestionControlBuilder, GCC_MIN_BITRATE, Gcc, NackGeneratorBuilder, NackResponderBuilder,
+    Registry, Slot, TwccSenderBuilder,
 };
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8, MediaEngine,
 };
@@ -36,6 +39,9 @@ const FEEDBACK_TAP_POSITION: usize = 1_500;
 /// A viewer's estimate before any feedback: enough for the top layer of a typical simulcast,
 /// so a good link is not held low while the estimate climbs; a bad one brings it down.
 const INITIAL_ESTIMATE_BPS: f64 = 2_500_000.0;
+/// Packets each sender keeps for retransmission (a power of two): about 1.8 s of a
+/// 1.5 Mbit/s video layer, more than the round trips NACKs are answered within.
+const NACK_BUFFER_PACKETS: u16 = 256;
 /// The estimate is never taken above this.
 const MAX_ESTIMATE_BPS: f64 = 50_000_000.0;
 
@@ -148,17 +154,33 @@ pub(crate) fn media_engine() -> Result<MediaEngine, Error> {
     Ok(engine)
 }
 
-/// Builds a peer connection: greenroom's codecs, the default interceptors (NACK, RTCP reports,
-/// TWCC), keyframe requests delivered to the application, fixed ICE credentials (so the worker
+/// Builds a peer connection: greenroom's codecs, the interceptors (NACK with a bounded send
+/// buffer, RTCP reports, TWCC feedback; for viewers GCC congestion control), keyframe
+/// requests delivered to the application, fixed ICE credentials (so the worker
 /// can route STUN by username) and short ICE timeouts (a vanished peer is noticed within seconds).
 pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerConnection, Error> {
     let mut engine = media_engine()?;
     let congestion_control = options.feedback.is_some();
-    let registry = Registry::new().with(
-        Slot::from(FEEDBACK_TAP_POSITION),
-        FeedbackTap::new(options.feedback),
-    );
-    let mut registry = register_default_interceptors(registry, &mut engine)?;
+    let registry = Registry::new()
+        .with(
+            Slot::from(FEEDBACK_TAP_POSITION),
+            FeedbackTap::new(options.feedback),
+        )
+        // Lost packets are asked for again (generator) and answered from a send buffer
+        // (responder) sized for about a second of video: a fan-out of hundreds of viewers
+        // keeps one buffer each.
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(NACK_BUFFER_PACKETS)
+                .build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    // The rest of webrtc-rs's default chain: MID/RID header extensions, transport-wide CC
+    // feedback on what this peer receives, sender and receiver reports.
+    configure_simulcast_extension_headers(&mut engine)?;
+    let registry = configure_twcc_receiver_only(registry, &mut engine)?;
+    let mut registry = configure_rtcp_reports(registry);
     if congestion_control {
         // The sending side of transport-wide CC: number departing packets, resolve the
         // viewer's feedback against them, and estimate with GCC. No pacer: the forwarder's
