@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use rtc::interceptor::{
     CongestionControlBuilder, GCC_MIN_BITRATE, Gcc, NackGeneratorBuilder, NackResponderBuilder,
-    Registry, Slot, TwccSenderBuilder,
+    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, TwccReceiverBuilder,
+    TwccSenderBuilder,
 };
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
-};
+use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8, MediaEngine,
 };
@@ -32,8 +31,8 @@ use crate::feedback::{FeedbackTap, PeerFeedback};
 /// Audio level and timing extensions browsers send that are worth negotiating.
 const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
-/// Where [`FeedbackTap`] sits: just application-ward of the congestion controller (1_000)
-/// and below the TWCC sender (2_000), so it sees the controller's estimate and every inbound
+/// Where [`FeedbackTap`] sits (senders only): just application-ward of the congestion
+/// controller (1_000) and below the TWCC sender (2_000), so it sees the controller's estimate and every inbound
 /// RTCP packet before anything consumes it, and every sender report leaving.
 const FEEDBACK_TAP_POSITION: usize = 1_500;
 /// A viewer's estimate before any feedback: enough for the top layer of a typical simulcast,
@@ -58,6 +57,10 @@ pub(crate) struct PeerOptions<'a> {
     /// A viewer's session: run congestion control (GCC on transport-wide CC feedback) and
     /// keep what its feedback says here.
     pub feedback: Option<Arc<PeerFeedback>>,
+    /// This peer sends media (a viewer's session on the server, a publishing client).
+    pub sends_media: bool,
+    /// This peer receives media (a publisher's session on the server, a viewing client).
+    pub receives_media: bool,
 }
 
 /// The codecs greenroom forwards: Opus, VP8 and H.264 (with RTX for the video codecs).
@@ -154,46 +157,61 @@ pub(crate) fn media_engine() -> Result<MediaEngine, Error> {
     Ok(engine)
 }
 
-/// Builds a peer connection: greenroom's codecs, the interceptors (NACK with a bounded send
-/// buffer, RTCP reports, TWCC feedback; for viewers GCC congestion control), keyframe
-/// requests delivered to the application, fixed ICE credentials (so the worker
+/// Builds a peer connection: greenroom's codecs, the interceptors of the directions it has
+/// (NACK with a bounded send buffer, RTCP reports, TWCC feedback; for viewers GCC congestion
+/// control), keyframe requests delivered to the application, fixed ICE credentials (so the worker
 /// can route STUN by username) and short ICE timeouts (a vanished peer is noticed within seconds).
 pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerConnection, Error> {
     let mut engine = media_engine()?;
     let congestion_control = options.feedback.is_some();
-    let registry = Registry::new()
-        .with(
-            Slot::from(FEEDBACK_TAP_POSITION),
-            FeedbackTap::new(options.feedback),
-        )
-        // Lost packets are asked for again (generator) and answered from a send buffer
-        // (responder) sized for about a second of video: a fan-out of hundreds of viewers
-        // keeps one buffer each.
-        .with(
-            Slot::NackResponder,
-            NackResponderBuilder::new()
-                .with_size(NACK_BUFFER_PACKETS)
-                .build(),
-        )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
-    // The rest of webrtc-rs's default chain: MID/RID header extensions, transport-wide CC
-    // feedback on what this peer receives, sender and receiver reports.
+    // MID/RID header extensions, and transport-wide CC (header extension and feedback) in
+    // both directions.
     configure_simulcast_extension_headers(&mut engine)?;
-    let registry = configure_twcc_receiver_only(registry, &mut engine)?;
-    let mut registry = configure_rtcp_reports(registry);
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        engine.register_feedback(
+            RTCPFeedback {
+                typ: "transport-cc".to_owned(),
+                parameter: String::new(),
+            },
+            kind,
+        );
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
+    // Every interceptor costs each packet a pass, so a peer gets only those of the directions
+    // it has: a sender keeps packets for retransmission, sends sender reports and hears
+    // keyframe requests and feedback (the tap); a receiver asks for lost packets again, reports
+    // what it received (transport-wide CC feedback, receiver reports).
+    let mut registry = Registry::new();
+    if options.sends_media {
+        registry = registry
+            .with(
+                Slot::from(FEEDBACK_TAP_POSITION),
+                FeedbackTap::new(options.feedback),
+            )
+            .with(
+                Slot::NackResponder,
+                NackResponderBuilder::new()
+                    .with_size(NACK_BUFFER_PACKETS)
+                    .build(),
+            )
+            .with(Slot::SenderReport, SenderReportBuilder::new().build());
+    }
+    if options.receives_media {
+        registry = registry
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
+            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+    }
     if congestion_control {
         // The sending side of transport-wide CC: number departing packets, resolve the
         // viewer's feedback against them, and estimate with GCC. No pacer: the forwarder's
         // layer choice is what keeps the rate under the estimate.
-        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-            engine.register_feedback(
-                RTCPFeedback {
-                    typ: "transport-cc".to_owned(),
-                    parameter: String::new(),
-                },
-                kind,
-            );
-        }
         registry = registry
             .with(
                 Slot::CongestionControl,

@@ -177,6 +177,8 @@ impl Client {
                 credentials: None,
                 answering_role: None,
                 feedback: None,
+                sends_media: kind != ClientKind::Viewer,
+                receives_media: kind == ClientKind::Viewer,
             },
             now,
         )

@@ -43,6 +43,8 @@ impl State {
                 credentials: Some((ufrag.clone(), pwd)),
                 answering_role: Some(peer::answering_dtls_role(&offer.sdp)),
                 feedback: feedback.clone(),
+                sends_media: options.is_some(),
+                receives_media: options.is_none(),
             },
             now,
         )
