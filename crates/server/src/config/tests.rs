@@ -300,7 +300,7 @@ fn secrets_are_redacted_when_printed() {
 
 #[test]
 fn the_example_file_documents_every_setting_and_parses_uncommented() {
-    let example = include_str!("../../../deploy/greenroom.example.toml");
+    let example = include_str!("../../../../deploy/greenroom.example.toml");
     let keys = [
         "http_addr",
         "public_url",
@@ -463,7 +463,7 @@ fn business_settings_come_from_the_file_and_flags() {
 #[test]
 fn a_jwt_public_key_file_is_read_and_checked_at_start_up() {
     let pem = file(include_str!(
-        "../../control/tests/data/jwt_es256_public.pem"
+        "../../../control/tests/data/jwt_es256_public.pem"
     ));
     let args = ServeArgs {
         jwt_public_key_file: Some(pem.path().to_owned()),
