@@ -243,15 +243,29 @@ impl Store {
         account_id: &str,
         pass_id: &str,
     ) -> Result<Option<Grant>, ControlError> {
+        self.grant_of_source(account_id, "pass_id", pass_id, GrantSource::Free)
+            .await
+    }
+
+    /// The grant of `source` an account holds for one pass or stream (`column` is `pass_id`
+    /// or `stream_id`): free and token grants are made once per account and target.
+    pub(super) async fn grant_of_source(
+        &self,
+        account_id: &str,
+        column: &'static str,
+        target: &str,
+        source: GrantSource,
+    ) -> Result<Option<Grant>, ControlError> {
         let row = sqlx::query(&format!(
             "SELECT {GRANT_COLUMNS} FROM grants \
-             WHERE account_id = $1 AND pass_id = $2 AND source = 'free'"
+             WHERE account_id = $1 AND {column} = $2 AND source = $3"
         ))
         .bind(account_id)
-        .bind(pass_id)
+        .bind(target)
+        .bind(source.as_str())
         .fetch_optional(&self.pool)
         .await
-        .map_err(ControlError::database("finding a free pass grant"))?;
+        .map_err(ControlError::database("finding a grant"))?;
         row.as_ref().map(grant_from_row).transpose()
     }
 

@@ -10,7 +10,7 @@
 use sqlx::Row;
 
 use super::Store;
-use super::grants::{GRANT_COLUMNS, corrupt_row, grant_from_row, insert_grant};
+use super::grants::{corrupt_row, insert_grant};
 use crate::grant::{Grant, GrantSource, replay_window_open};
 use crate::ledger::{LedgerEntry, Posted, Transfer, TransferKind, TransferLeg};
 use crate::stream::generate_id;
@@ -131,16 +131,8 @@ impl Store {
         account_id: &str,
         stream_id: &str,
     ) -> Result<Option<Grant>, ControlError> {
-        let row = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS} FROM grants \
-             WHERE account_id = $1 AND stream_id = $2 AND source = 'tokens'"
-        ))
-        .bind(account_id)
-        .bind(stream_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(ControlError::database("finding a token grant"))?;
-        row.as_ref().map(grant_from_row).transpose()
+        self.grant_of_source(account_id, "stream_id", stream_id, GrantSource::Tokens)
+            .await
     }
 
     /// The transfer posted under an idempotency key, if any.

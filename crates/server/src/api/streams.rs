@@ -606,11 +606,17 @@ pub async fn end(
     let (_, channel) = authorize(&state, &caller, &id).await?;
     // Stored first: a publisher racing the engine's teardown is refused by the authority.
     let stream = state.store.end_stream(&id).await?;
-    state.access.invalidate(&id);
-    state.sources.stop(&id).await;
-    state.engine.end_stream(&id).await;
+    Ok(Json(disconnect(&state, stream, channel).await))
+}
+
+/// After a stream ended or was cancelled in the store: forgets its cached access, stops its
+/// RTSP pull and disconnects its publisher and viewers; the stream as its owner sees it.
+async fn disconnect(state: &AppState, stream: Stream, channel: Option<Channel>) -> StreamView {
+    state.access.invalidate(&stream.id);
+    state.sources.stop(&stream.id).await;
+    state.engine.end_stream(&stream.id).await;
     let handle = channel.map(|c| c.handle);
-    Ok(Json(view(&state, stream, handle.as_deref()).await))
+    view(state, stream, handle.as_deref()).await
 }
 
 /// `POST /api/v1/streams/{id}/cancel` → the cancelled stream: only a scheduled stream that
@@ -623,11 +629,7 @@ pub async fn cancel(
     let Path(id) = id?;
     let (_, channel) = authorize(&state, &caller, &id).await?;
     let stream = state.store.cancel_stream(&id, now_ms()).await?;
-    state.access.invalidate(&id);
-    state.sources.stop(&id).await;
-    state.engine.end_stream(&id).await;
-    let handle = channel.map(|c| c.handle);
-    Ok(Json(view(&state, stream, handle.as_deref()).await))
+    Ok(Json(disconnect(&state, stream, channel).await))
 }
 
 /// `POST /api/v1/streams/{id}/schedule` `{"scheduled_at": RFC 3339}` → the stream, scheduled
