@@ -5,6 +5,7 @@
 #   - the server's CPU time per forwarded packet (utime+stime over the measured window divided by
 #     the packets the subscribers received in that window),
 #   - the server's resident memory per subscriber (RSS with N subscribers minus RSS before).
+# The HLS transcoder is off: this measures the forwarding unit alone.
 #
 # Usage: scripts/fanout-report.sh [SUBSCRIBERS] [SECONDS] [LAYER]
 #   e.g. scripts/fanout-report.sh 200 20 f
@@ -24,7 +25,7 @@ PORT=$((20000 + RANDOM % 20000))
 UDP=$((40000 + RANDOM % 20000))
 TOKEN=fanout-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 GREENROOM_DATA_DIR=$DATA GREENROOM_HTTP_ADDR=127.0.0.1:$PORT GREENROOM_RTC_UDP_PORT=$UDP \
-GREENROOM_RTC_BIND_IP=127.0.0.1 GREENROOM_RTMP_ADDR=off GREENROOM_ADMIN_TOKEN=$TOKEN GREENROOM_LOG=warn \
+GREENROOM_RTC_BIND_IP=127.0.0.1 GREENROOM_RTMP_ADDR=off GREENROOM_HLS=false GREENROOM_ADMIN_TOKEN=$TOKEN GREENROOM_LOG=warn \
   "$BIN/greenroom" serve > "$DATA/stdout.log" 2> "$DATA/server.log" &
 SERVER=$!
 cleanup() { kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"; }

@@ -31,9 +31,11 @@ import {
 
 const STEP_TIMEOUT_MS = 240_000;
 const MEDIA_TIMEOUT_MS = 45_000;
-/** The estimate backs off within seconds; the layer follows at its next key frame. */
+/** The NACKed share or the estimate backs off within a second or two; the layer follows at its
+ * next key frame. */
 const DOWN_TIMEOUT_MS = 60_000;
-/** After a back-off GCC climbs additively (about 60 kbit/s per second) to the top layer. */
+/** After a back-off the loss-based ceiling is held for 4 s and then rises by 8 % a second, and
+ * the layers climb one at a time at least 4 s apart: about 30 s from 300 kbit/s to the top. */
 const UP_TIMEOUT_MS = 150_000;
 
 function sh(command, args) {
@@ -210,14 +212,24 @@ describe('a viewer behind a narrow, then a lossy link', () => {
   step('at 600 kbit/s it settles on a lower layer and keeps decoding', async () => {
     ns.limit('600kbit');
     const limitedAt = Date.now();
+    // When the server lowers the viewer's bandwidth cap, seen from its API beside the page.
+    const capDown = waitFor(
+      'the server to lower the bandwidth cap',
+      viewerSession,
+      (v) => v && v.bandwidth_layer !== 'f',
+      { timeoutMs: DOWN_TIMEOUT_MS, intervalMs: 100 },
+    ).then((v) => ({ ms: Date.now() - limitedAt, session: v }));
     const lowered = await waitFor(
       'the viewer to move below the full layer',
       () => inboundStats(viewer),
       (s) => s.video && s.video.frameWidth > 0 && s.video.frameWidth < 1280,
-      { timeoutMs: DOWN_TIMEOUT_MS },
+      { timeoutMs: DOWN_TIMEOUT_MS, intervalMs: 100 },
     );
+    const loweredMs = Date.now() - limitedAt;
+    const cap = await capDown;
     console.log(
-      `[network] limited to 600 kbit/s: ${lowered.video.frameWidth} wide after ${Date.now() - limitedAt} ms`,
+      `[network] limited to 600 kbit/s: cap ${cap.session.bandwidth_layer} after ${cap.ms} ms ` +
+        `(estimate ${cap.session.estimate_bps} bit/s), ${lowered.video.frameWidth} wide decoded after ${loweredMs} ms`,
     );
     await waitFor(
       `frames to keep decoding below 1280 wide (from ${lowered.video.framesDecoded})`,

@@ -175,7 +175,8 @@ pub struct ViewerStats {
     pub bytes_sent: u64,
     /// The viewer's bandwidth estimate, bits per second (none before its first feedback).
     pub estimate_bps: Option<u64>,
-    /// `twcc` (GCC on transport-wide CC feedback) or `remb` (the viewer's own estimate).
+    /// `twcc` (GCC on transport-wide CC feedback), `remb` (the viewer's own estimate) or
+    /// `nack` (the link dropped much of what it was sent: what got through is the ceiling).
     pub estimate_source: Option<&'static str>,
     /// Fraction of packets lost on the way to the viewer (its latest receiver report).
     pub loss: f64,

@@ -19,7 +19,8 @@ use crate::worker::MediaPacket;
 use crate::{SessionId, ViewerStats};
 use greenroom_media::Codec;
 use greenroom_sfu::{
-    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, PacketInfo, TrackKind,
+    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, LossBound, PacketInfo,
+    TrackKind,
 };
 
 struct OutTrack {
@@ -51,6 +52,9 @@ pub(crate) struct Subscriber {
     video: OutTrack,
     packets_sent: u64,
     bytes_sent: u64,
+    video_packets_sent: u64,
+    /// What the viewer's NACKs say its link carries when it drops much of what it gets.
+    loss_bound: LossBound,
     /// What the viewer's RTCP says (estimate, loss, RTT), written by the interceptor chain.
     feedback: Arc<PeerFeedback>,
     /// The bandwidth-driven layer cap.
@@ -160,6 +164,8 @@ impl Subscriber {
             video,
             packets_sent: 0,
             bytes_sent: 0,
+            video_packets_sent: 0,
+            loss_bound: LossBound::new(),
             feedback,
             selector: LayerSelector::new(),
             selected_at: None,
@@ -239,7 +245,15 @@ impl Subscriber {
         {
             self.selected_at = Some(now);
             self.events_ready = true;
-            if let Some(estimate) = self.feedback.snapshot().estimate_bps {
+            let feedback = self.feedback.snapshot();
+            self.loss_bound.update(
+                now,
+                self.video_packets_sent,
+                feedback.nacked,
+                self.bytes_sent,
+            );
+            let estimate = Self::estimate(&self.loss_bound, feedback.estimate_bps, feedback.source);
+            if let Some((estimate, _)) = estimate {
                 let [q, h, f, audio] = media.rates;
                 if let Some(change) =
                     self.selector
@@ -298,6 +312,9 @@ impl Subscriber {
             Ok(()) => {
                 self.packets_sent += 1;
                 self.bytes_sent += len as u64;
+                if media.kind == TrackKind::Video {
+                    self.video_packets_sent += 1;
+                }
                 (Some(len), wants, switched)
             }
             Err(error) => {
@@ -321,8 +338,25 @@ impl Subscriber {
         })
     }
 
+    /// The estimate the layer selector works from, and where it comes from: the congestion
+    /// controller's (or the viewer's REMB), lowered to the loss-based ceiling while there is
+    /// one.
+    fn estimate(
+        loss_bound: &LossBound,
+        controller: Option<u64>,
+        source: Option<&'static str>,
+    ) -> Option<(u64, Option<&'static str>)> {
+        match (controller, loss_bound.bound_bps()) {
+            (Some(estimate), Some(ceiling)) if ceiling < estimate => Some((ceiling, Some("nack"))),
+            (None, Some(ceiling)) => Some((ceiling, Some("nack"))),
+            (Some(estimate), _) => Some((estimate, source)),
+            (None, None) => None,
+        }
+    }
+
     pub(crate) fn stats(&self, session: &SessionId) -> ViewerStats {
         let feedback = self.feedback.snapshot();
+        let estimate = Self::estimate(&self.loss_bound, feedback.estimate_bps, feedback.source);
         ViewerStats {
             session: session.clone(),
             layer: self.video.forwarder.current_layer().map(Layer::rid),
@@ -330,8 +364,8 @@ impl Subscriber {
             bandwidth_layer: self.selector.cap().rid(),
             packets_sent: self.packets_sent,
             bytes_sent: self.bytes_sent,
-            estimate_bps: feedback.estimate_bps,
-            estimate_source: feedback.source,
+            estimate_bps: estimate.map(|(bps, _)| bps),
+            estimate_source: estimate.and_then(|(_, source)| source),
             loss: feedback.loss,
             rtt_ms: feedback.rtt_ms,
             nacks_received: feedback.nacked,

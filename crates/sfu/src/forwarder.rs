@@ -44,7 +44,10 @@ pub struct Munged {
 /// lowest available when none is that low). Forwarding starts, and moves to a new target, only
 /// at a packet that starts a key frame of the target layer; until then the current layer keeps
 /// flowing and [`poll_keyframe_request`](Forwarder::poll_keyframe_request) asks for that key
-/// frame. Audio: every packet is forwarded.
+/// frame. The exception is a current layer above the bandwidth cap: the viewer's link cannot
+/// carry it, and what it would send only queues ahead of the lower layer's key frame, so it
+/// stops at its next frame boundary and the video pauses until that key frame. Audio: every
+/// packet is forwarded.
 ///
 /// Until [`set_available_layers`](Forwarder::set_available_layers) is called, the layers
 /// seen in packets since the last source reset count as available.
@@ -65,6 +68,8 @@ pub struct Forwarder {
     vp8: Vp8Munger,
     /// When the current wait for a key frame of the target last asked for one.
     keyframe_requested_at: Option<Instant>,
+    /// The last forwarded video packet ended a frame (the next one starts a new frame).
+    frame_ended: bool,
 }
 
 impl Forwarder {
@@ -82,6 +87,7 @@ impl Forwarder {
             rtp: RtpMunger::default(),
             vp8: Vp8Munger::default(),
             keyframe_requested_at: None,
+            frame_ended: false,
         }
     }
 
@@ -147,9 +153,19 @@ impl Forwarder {
                 {
                     self.current = self.target;
                     self.keyframe_requested_at = None;
+                    self.frame_ended = pkt.marker;
                     self.start_segment(now, pkt)
                 } else if self.current == Some(pkt.layer) {
-                    self.rtp.munge(now, pkt.sequence_number, pkt.timestamp)?
+                    if self.frame_ended && self.over_bandwidth() {
+                        // Stop between frames: the viewer keeps a whole last picture.
+                        self.current = None;
+                        return None;
+                    }
+                    let munged = self.rtp.munge(now, pkt.sequence_number, pkt.timestamp)?;
+                    if munged.newest {
+                        self.frame_ended = pkt.marker;
+                    }
+                    munged
                 } else {
                     return None;
                 }
@@ -220,6 +236,14 @@ impl Forwarder {
         )
     }
 
+    /// The current layer is more than the viewer's link carries and a lower one is the target.
+    fn over_bandwidth(&self) -> bool {
+        match (self.current, self.target) {
+            (Some(current), Some(target)) => current > self.bandwidth_cap && target < current,
+            _ => false,
+        }
+    }
+
     fn update_target(&mut self) {
         let layers = self.available.unwrap_or(self.seen);
         let target = layers
@@ -248,7 +272,18 @@ mod tests {
     }
 
     fn packet(layer: Layer, seq: u16, payload: &[u8]) -> PacketInfo<'_> {
-        PacketInfo::parse(Codec::Vp8, layer, seq, u32::from(seq) * 100, false, payload)
+        packet_marked(layer, seq, payload, false)
+    }
+
+    fn packet_marked(layer: Layer, seq: u16, payload: &[u8], marker: bool) -> PacketInfo<'_> {
+        PacketInfo::parse(
+            Codec::Vp8,
+            layer,
+            seq,
+            u32::from(seq) * 100,
+            marker,
+            payload,
+        )
     }
 
     #[test]
@@ -281,22 +316,26 @@ mod tests {
         );
         fwd.set_bandwidth_cap(Layer::Low);
         assert_eq!(fwd.target_layer(), Some(Layer::Low));
-        // Until the low layer's key frame, the high layer keeps flowing and low is dropped.
+        // The high layer's frame in progress is finished; low is dropped until its key frame.
         assert!(
             fwd.handle_packet(now, &packet(Layer::Low, 10, &DELTA))
                 .is_none()
         );
         assert!(
-            fwd.handle_packet(now, &packet(Layer::High, 2, &DELTA))
+            fwd.handle_packet(now, &packet_marked(Layer::High, 2, &DELTA, true))
                 .is_some()
         );
-        assert!(
-            fwd.handle_packet(now, &packet(Layer::Low, 11, &KEY))
-                .is_some()
-        );
-        assert_eq!(fwd.current_layer(), Some(Layer::Low));
+        // The link cannot carry the high layer: it stops at the frame boundary.
         assert!(
             fwd.handle_packet(now, &packet(Layer::High, 3, &DELTA))
+                .is_none()
+        );
+        assert_eq!(fwd.current_layer(), None);
+        let low = fwd.handle_packet(now, &packet(Layer::Low, 11, &KEY));
+        assert_eq!(low.map(|m| m.sequence_number), Some(3));
+        assert_eq!(fwd.current_layer(), Some(Layer::Low));
+        assert!(
+            fwd.handle_packet(now, &packet(Layer::High, 4, &DELTA))
                 .is_none()
         );
         // The viewer's own maximum still caps a raised bandwidth cap.
@@ -396,5 +435,43 @@ mod tests {
             out.map(|m| (m.sequence_number, m.timestamp, m.marker)),
             Some((2, 100 + 900, true))
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the packets and cap changes: once the cap is below a layer, that layer
+        /// never starts a new frame at the viewer (it may finish the frame in progress), and
+        /// the forwarder resumes at a key frame.
+        #[test]
+        fn a_layer_above_the_cap_never_starts_a_new_frame(
+            events in proptest::collection::vec(
+                (0usize..3, proptest::bool::ANY, proptest::bool::ANY, proptest::option::of(0usize..3)),
+                1..300,
+            )
+        ) {
+            let now = Instant::now();
+            let mut fwd = video(Layer::High);
+            fwd.set_available_layers(LayerSet::all());
+            let mut seq = [0u16, 10_000, 20_000];
+            let mut last_marker = true;
+            for (layer, key, marker, cap) in events {
+                if let Some(cap) = cap {
+                    fwd.set_bandwidth_cap(Layer::ALL[cap]);
+                }
+                let layer = Layer::ALL[layer];
+                seq[layer.index()] = seq[layer.index()].wrapping_add(1);
+                let payload = if key { KEY } else { DELTA };
+                let pkt = packet_marked(layer, seq[layer.index()], &payload, marker);
+                let before = fwd.current_layer();
+                if fwd.handle_packet(now, &pkt).is_some() {
+                    if layer > fwd.bandwidth_cap() && before == Some(layer) {
+                        proptest::prop_assert!(!last_marker, "a new frame above the cap");
+                    }
+                    if before != Some(layer) {
+                        proptest::prop_assert!(key, "resumed without a key frame");
+                    }
+                    last_marker = marker;
+                }
+            }
+        }
     }
 }

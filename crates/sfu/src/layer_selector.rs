@@ -7,7 +7,10 @@
 //!
 //! Rules, with `need(layer) = layer bitrate + audio bitrate`:
 //! - **Down** when the current cap has needed more than the estimate for [`DOWN_CONFIRM`]
-//!   (one bad report does not move it): straight to the highest layer that fits, or the lowest.
+//!   (one bad report does not move it), or at once when it needs more than
+//!   [`DOWN_AT_ONCE_FACTOR`] times the estimate (the link has clearly collapsed, and every
+//!   moment on the layer only deepens its queue): straight to the highest layer that fits, or
+//!   the lowest.
 //! - **Up** one layer at a time, only when the next layer's need times [`UP_HEADROOM`] fits the
 //!   estimate, and no earlier than [`HOLD`] after the previous switch (so it never flaps
 //!   faster than that).
@@ -22,6 +25,8 @@ use crate::{Layer, LayerSet};
 
 /// How long the current layer must overshoot the estimate before the cap goes down.
 pub const DOWN_CONFIRM: Duration = Duration::from_millis(300);
+/// An overshoot of this factor moves the cap down without waiting for [`DOWN_CONFIRM`].
+pub const DOWN_AT_ONCE_FACTOR: u64 = 2;
 /// Least time between a switch and the next upward one.
 pub const HOLD: Duration = Duration::from_secs(4);
 /// An upward switch needs the estimate to exceed the next layer's need by this factor.
@@ -101,7 +106,9 @@ impl LayerSelector {
         // Down: the current layer has not fit for DOWN_CONFIRM.
         if measured(current) && need(current) > estimate_bps {
             let since = *self.over_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= DOWN_CONFIRM && current > lowest {
+            let collapsed = need(current) > estimate_bps.saturating_mul(DOWN_AT_ONCE_FACTOR);
+            let confirmed = collapsed || now.saturating_duration_since(since) >= DOWN_CONFIRM;
+            if confirmed && current > lowest {
                 let to = offered
                     .iter()
                     .rev()
@@ -174,10 +181,10 @@ mod tests {
     fn a_narrow_link_settles_low_and_a_wide_one_climbs_back_one_layer_at_a_time() {
         let t0 = Instant::now();
         let mut selector = LayerSelector::new();
-        // 600 kbit/s: f does not fit; after the confirm window the cap drops to h (540k fits).
-        assert_eq!(selector.update(t0, 600_000, RATES, all(), AUDIO), None);
+        // 1 Mbit/s: f does not fit; after the confirm window the cap drops to h (540k fits).
+        assert_eq!(selector.update(t0, 1_000_000, RATES, all(), AUDIO), None);
         assert_eq!(
-            selector.update(ms(t0, 700), 600_000, RATES, all(), AUDIO),
+            selector.update(ms(t0, 700), 1_000_000, RATES, all(), AUDIO),
             Some(CapChange::Down {
                 from: Layer::High,
                 to: Layer::Mid
@@ -202,16 +209,30 @@ mod tests {
     fn one_bad_report_does_not_move_the_cap() {
         let t0 = Instant::now();
         let mut selector = LayerSelector::new();
-        assert_eq!(selector.update(t0, 300_000, RATES, all(), AUDIO), None);
+        assert_eq!(selector.update(t0, 1_000_000, RATES, all(), AUDIO), None);
         assert_eq!(
             selector.update(ms(t0, 200), 3_000_000, RATES, all(), AUDIO),
             None
         );
         assert_eq!(
-            selector.update(ms(t0, 900), 300_000, RATES, all(), AUDIO),
+            selector.update(ms(t0, 900), 1_000_000, RATES, all(), AUDIO),
             None
         );
         assert_eq!(selector.cap(), Layer::High);
+    }
+
+    #[test]
+    fn a_collapsed_link_moves_down_at_once() {
+        let t0 = Instant::now();
+        let mut selector = LayerSelector::new();
+        // f needs 1.54 Mbit/s, more than twice a 600 kbit/s estimate.
+        assert_eq!(
+            selector.update(t0, 600_000, RATES, all(), AUDIO),
+            Some(CapChange::Down {
+                from: Layer::High,
+                to: Layer::Mid
+            })
+        );
     }
 
     #[test]
@@ -241,7 +262,8 @@ mod tests {
 
     proptest! {
         /// Across any estimate trajectory: the cap never needs more than the estimate for
-        /// longer than the confirm window (unless it is the lowest layer), upward switches are
+        /// longer than the confirm window, nor more than twice the estimate even once (unless
+        /// it is the lowest layer), upward switches are
         /// at least HOLD after the previous switch and one layer at a time, and only an
         /// estimate with headroom moves it up.
         #[test]
@@ -276,6 +298,9 @@ mod tests {
                     None => prop_assert_eq!(before, after),
                 }
                 // How long the cap has overshot the estimate.
+                if after != Layer::Low {
+                    prop_assert!(RATES[after.index()] + AUDIO <= estimate * DOWN_AT_ONCE_FACTOR);
+                }
                 if RATES[after.index()] + AUDIO > estimate && after != Layer::Low {
                     let since = *over_since.get_or_insert(now);
                     prop_assert!(now - since <= DOWN_CONFIRM + Duration::from_millis(400));

@@ -5,7 +5,8 @@
 //! forwarder decides whether the subscriber gets it and how its sequence number, timestamp and
 //! VP8 picture id are rewritten ([`Munged`]). [`KeyframeThrottle`] limits key-frame requests
 //! per publisher and [`RateMeter`] measures each published layer for live stats.
-//! [`LayerSelector`] caps a viewer's layer at what its bandwidth estimate carries.
+//! [`LayerSelector`] caps a viewer's layer at what its bandwidth estimate carries, and
+//! [`LossBound`] tightens that estimate as soon as a viewer's link drops much of what it gets.
 //!
 //! Invariants:
 //! - No I/O, no tasks, no clock: time is always an argument (`now: Instant`), so every state
@@ -21,6 +22,7 @@ mod forwarder;
 mod keyframe_throttle;
 mod layer;
 mod layer_selector;
+mod loss_bound;
 mod packet_info;
 mod rate_meter;
 mod rtp_munger;
@@ -30,7 +32,10 @@ pub use error::SfuError;
 pub use forwarder::{Forwarder, ForwarderConfig, Munged};
 pub use keyframe_throttle::KeyframeThrottle;
 pub use layer::{Layer, LayerSet, TrackKind};
-pub use layer_selector::{CapChange, DOWN_CONFIRM, HOLD, LayerSelector, UP_HEADROOM};
+pub use layer_selector::{
+    CapChange, DOWN_AT_ONCE_FACTOR, DOWN_CONFIRM, HOLD, LayerSelector, UP_HEADROOM,
+};
+pub use loss_bound::{LOSS_BOUND_MIN_FRACTION, LOSS_WINDOW, LossBound};
 pub use packet_info::{PacketInfo, Vp8Meta};
 pub use rate_meter::RateMeter;
 pub use vp8_munger::Vp8Rewrite;

@@ -97,9 +97,10 @@ impl State {
             if let Some(bytes) = written {
                 Counters::add(&self.counters.rtp_out_packets, 1);
                 Counters::add(&self.counters.rtp_out_bytes, bytes as u64);
-                self.flush(*key);
+                self.queue_forwarded(*key);
             }
         }
+        self.net.send_queued();
         if let Some(local) = self.streams.get_mut(&media.stream) {
             local.subscribers = subscribers;
         }

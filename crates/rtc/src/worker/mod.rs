@@ -7,7 +7,8 @@
 //! RTP is forwarded to local viewers right there and posted once to every other worker that
 //! hosts viewers of the stream.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -144,6 +145,53 @@ pub(crate) struct Peer {
     pub addrs: Vec<(usize, SocketAddr)>,
     pub role: Role,
     pub remove: bool,
+    /// The earliest deadline of this peer in the worker's timer queue.
+    pub scheduled: Option<Instant>,
+}
+
+impl Peer {
+    /// When this peer next needs the worker: its own timers, the end of its access, or the
+    /// end of the time it has to connect.
+    fn deadline(&self) -> Option<Instant> {
+        let connect = (!self.connected).then(|| self.created + CONNECT_DEADLINE);
+        [self.next_timeout, self.valid_until, connect]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The worker's timers: one entry per peer deadline, earliest first. An entry whose peer has
+/// since scheduled an earlier deadline, or is gone, is stale and skipped when it comes up;
+/// a later deadline needs no entry of its own until the earlier one has fired, so the
+/// per-packet path pushes nothing in the common case.
+#[derive(Default)]
+struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+}
+
+impl Timers {
+    fn schedule(&mut self, key: u64, peer: &mut Peer) {
+        let Some(deadline) = peer.deadline() else {
+            return;
+        };
+        if peer.scheduled.is_none_or(|queued| deadline < queued) {
+            peer.scheduled = Some(deadline);
+            self.heap.push(Reverse((deadline, key)));
+        }
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The next entry due at `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<(Instant, u64)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(entry)| entry),
+            _ => None,
+        }
+    }
 }
 
 /// Viewers and publisher of one stream on this worker.
@@ -187,6 +235,9 @@ struct State {
     streams: HashMap<Arc<str>, LocalStream>,
     next_key: u64,
     inbox: Vec<TaggedRTCMessage>,
+    timers: Timers,
+    /// Peers to remove at the end of this turn of the loop.
+    doomed: Vec<u64>,
 }
 
 impl Worker {
@@ -255,10 +306,7 @@ impl Worker {
             }
             let mut state = State {
                 index: self.index,
-                net: Net {
-                    sockets,
-                    local_addrs,
-                },
+                net: Net::new(sockets, local_addrs),
                 advertise: self.advertise,
                 ice_servers: self.ice_servers,
                 directory: self.directory,
@@ -273,6 +321,8 @@ impl Worker {
                 streams: HashMap::new(),
                 next_key: 1,
                 inbox: Vec::new(),
+                timers: Timers::default(),
+                doomed: Vec::new(),
             };
             state.run(control, media).await;
         });
@@ -288,11 +338,8 @@ impl State {
         let mut buf = vec![0u8; 2048];
         loop {
             let deadline = self
-                .peers
-                .values()
-                .flat_map(|p| [p.next_timeout, p.valid_until])
-                .flatten()
-                .min()
+                .timers
+                .next()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
@@ -418,6 +465,10 @@ impl State {
                         },
                     ) => {
                         peer.valid_until = valid_until;
+                        // A later end needs nothing: the earlier entry finds the new value.
+                        if let Some(key) = self.by_session.get(&session) {
+                            self.timers.schedule(*key, peer);
+                        }
                         Ok(())
                     }
                     _ => Err(RtcError::SessionNotFound { session: session.0 }),
@@ -482,6 +533,16 @@ impl State {
         };
         self.net.send_pending(&mut peer.pc);
         peer.next_timeout = peer.pc.poll_timeout();
+        self.timers.schedule(key, peer);
+    }
+
+    /// Queues what forwarding one packet to a viewer produced; [`Net::send_queued`] sends it.
+    /// Writing RTP moves none of the connection's timers earlier (reports, keepalives and
+    /// retransmission timers run on their own clocks), so the deadline is not polled here.
+    fn queue_forwarded(&mut self, key: u64) {
+        if let Some(peer) = self.peers.get_mut(&key) {
+            self.net.queue_pending(&mut peer.pc);
+        }
     }
 
     /// Drains a peer: datagrams out, events, inbound messages; then acts on the messages.
@@ -500,8 +561,10 @@ impl State {
                         tracing::debug!(session = %peer.session, %state, "connection state");
                         match state {
                             RTCPeerConnectionState::Connected => peer.connected = true,
-                            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
-                                peer.remove = true
+                            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                                if !std::mem::replace(&mut peer.remove, true) =>
+                            {
+                                self.doomed.push(key);
                             }
                             _ => {}
                         }
@@ -534,6 +597,7 @@ impl State {
             // Writes produced while handling the messages (PLIs, reports) go out now.
             self.net.send_pending(&mut peer.pc);
             peer.next_timeout = peer.pc.poll_timeout();
+            self.timers.schedule(key, peer);
             if live_changed {
                 let stream = peer.route.stream.to_string();
                 tracing::info!(stream = %stream, session = %peer.session, "stream is live");
@@ -543,30 +607,28 @@ impl State {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
-        let expired: Vec<u64> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.valid_until.is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in expired {
-            self.remove_peer(key, "the viewer's access ran out");
-        }
-        let due: Vec<u64> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.next_timeout.is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            if let Some(peer) = self.peers.get_mut(&key) {
-                if let Err(error) = peer.pc.handle_timeout(now) {
-                    tracing::debug!(session = %peer.session, %error, "timeout handling failed");
-                }
-                if !peer.connected && now.duration_since(peer.created) > CONNECT_DEADLINE {
-                    peer.remove = true;
-                }
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            if peer.scheduled != Some(at) {
+                continue;
             }
+            peer.scheduled = None;
+            if peer.valid_until.is_some_and(|t| t <= now) {
+                self.remove_peer(key, "the viewer's access ran out");
+                continue;
+            }
+            if !peer.connected && now.duration_since(peer.created) > CONNECT_DEADLINE {
+                self.remove_peer(key, "no connection within the deadline");
+                continue;
+            }
+            if peer.next_timeout.is_some_and(|t| t <= now)
+                && let Err(error) = peer.pc.handle_timeout(now)
+            {
+                tracing::debug!(session = %peer.session, %error, "timeout handling failed");
+            }
+            // Drains the peer and schedules its next deadline.
             self.drive(key, now);
         }
     }
@@ -574,13 +636,7 @@ impl State {
     // ----- teardown ------------------------------------------------------------------------
 
     fn reap(&mut self) {
-        let doomed: Vec<u64> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.remove)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in doomed {
+        while let Some(key) = self.doomed.pop() {
             self.remove_peer(key, "connection closed or failed");
         }
     }

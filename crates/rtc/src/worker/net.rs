@@ -1,30 +1,129 @@
 //! The worker's UDP sockets: one per advertised address.
+//!
+//! Control traffic (handshakes, reports) is sent as it is produced. Forwarded media is queued
+//! while one publisher packet is handed to every viewer and then leaves in `sendmmsg(2)`
+//! batches: one system call for up to [`BATCH`] viewers instead of one each.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::task::Poll;
 
+use bytes::BytesMut;
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::sansio::Protocol;
 use tokio::net::UdpSocket;
 
+/// Datagrams per `sendmmsg` call.
+const BATCH: usize = 64;
+
 pub(super) struct Net {
     pub sockets: Vec<UdpSocket>,
     pub local_addrs: Vec<SocketAddr>,
+    /// Datagrams queued for the next [`Net::send_queued`]: socket index, destination, bytes.
+    queued: Vec<(usize, SocketAddr, BytesMut)>,
+    headers: MultiHeaders<SockaddrStorage>,
 }
 
 impl Net {
+    pub fn new(sockets: Vec<UdpSocket>, local_addrs: Vec<SocketAddr>) -> Net {
+        Net {
+            sockets,
+            local_addrs,
+            queued: Vec::new(),
+            headers: MultiHeaders::preallocate(BATCH, None),
+        }
+    }
+
+    fn socket_for(&self, local_addr: SocketAddr) -> Option<usize> {
+        if self.sockets.len() == 1 {
+            Some(0)
+        } else {
+            self.local_addrs.iter().position(|a| *a == local_addr)
+        }
+    }
+
+    /// Queues everything the peer connection has to send, for [`Net::send_queued`].
+    pub fn queue_pending(&mut self, pc: &mut RTCPeerConnection) {
+        while let Some(msg) = pc.poll_write() {
+            if let Some(socket) = self.socket_for(msg.transport.local_addr) {
+                self.queued
+                    .push((socket, msg.transport.peer_addr, msg.message));
+            }
+        }
+        if self.queued.len() >= BATCH * 4 {
+            self.send_queued();
+        }
+    }
+
+    /// Sends the queued datagrams, a batch per system call. As with single sends, a full
+    /// socket buffer drops what does not fit.
+    pub fn send_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let mut queued = std::mem::take(&mut self.queued);
+        // Stable: each destination's datagrams keep their order.
+        queued.sort_by_key(|(socket, _, _)| *socket);
+        let mut start = 0;
+        while start < queued.len() {
+            let socket = queued[start].0;
+            let end = start
+                + queued[start..]
+                    .iter()
+                    .take_while(|(s, _, _)| *s == socket)
+                    .count();
+            self.send_run(socket, &queued[start..end]);
+            start = end;
+        }
+        queued.clear();
+        self.queued = queued;
+    }
+
+    fn send_run(&mut self, socket: usize, run: &[(usize, SocketAddr, BytesMut)]) {
+        let fd = self.sockets[socket].as_raw_fd();
+        let mut sent = 0;
+        while sent < run.len() {
+            let chunk = &run[sent..run.len().min(sent + BATCH)];
+            let slices: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|(_, _, b)| [IoSlice::new(b)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = chunk
+                .iter()
+                .map(|(_, to, _)| Some(SockaddrStorage::from(*to)))
+                .collect();
+            let result = sendmmsg(
+                fd,
+                &mut self.headers,
+                &slices,
+                &addrs,
+                [],
+                MsgFlags::MSG_DONTWAIT,
+            );
+            match result {
+                Ok(results) => {
+                    let n = results.count();
+                    // The kernel stops at the first datagram it cannot take: skip that one.
+                    sent += n.max(1);
+                }
+                Err(Errno::EAGAIN) => {
+                    tracing::trace!(dropped = run.len() - sent, "socket buffer full");
+                    return;
+                }
+                Err(error) => {
+                    tracing::trace!(%error, to = %chunk[0].1, "datagram dropped");
+                    sent += 1;
+                }
+            }
+        }
+    }
+
     /// Sends everything the peer connection has queued. A full socket buffer drops the
     /// datagram, as a congested link would; retransmission and keyframe requests recover.
     pub fn send_pending(&self, pc: &mut RTCPeerConnection) {
         while let Some(msg) = pc.poll_write() {
-            let socket = if self.sockets.len() == 1 {
-                Some(0)
-            } else {
-                self.local_addrs
-                    .iter()
-                    .position(|a| *a == msg.transport.local_addr)
-            };
-            let Some(socket) = socket else {
+            let Some(socket) = self.socket_for(msg.transport.local_addr) else {
                 continue;
             };
             if let Err(error) =

@@ -124,6 +124,7 @@ impl State {
                 addrs: Vec::new(),
                 role,
                 remove: false,
+                scheduled: None,
             },
         );
         // The viewer's forwarder asks for a keyframe of its layer with the first packet it sees.

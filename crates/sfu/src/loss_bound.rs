@@ -1,0 +1,251 @@
+//! A fast, loss-based ceiling on what a viewer's link carries.
+//!
+//! The delay-based estimate (GCC on transport-wide CC feedback) needs one to two seconds to
+//! see a link that has suddenly narrowed, and once the forwarder has moved to a layer the link
+//! carries, nothing tells GCC the link ever narrowed: its estimate can stay far above what the
+//! link took. A link that drops a large share of what is sent to it says so much sooner: the
+//! viewer NACKs the missing packets within a round trip.
+//!
+//! Over each [`LOSS_WINDOW`], when at least [`LOSS_BOUND_MIN_FRACTION`] of the video packets
+//! sent were NACKed, what got through becomes the ceiling: the send rate (the higher of this
+//! window's and the previous one's, since NACKs trail the packets they are about and the
+//! forwarder may already have paused) times the share not NACKed (counted as at most
+//! [`MAX_COUNTED_FRACTION`]). The ceiling stays put for a back-off time ([`FIRST_BACKOFF`], doubling for each
+//! overflow that comes within [`BACKOFF_MEMORY`] of the previous one, up to [`MAX_BACKOFF`]),
+//! then rises by [`CEILING_GROWTH_PER_S`] a second while the link stays clean, and is gone once
+//! it passes [`CEILING_LIMIT_BPS`]. A layer that overflowed the link is thus tried again ever
+//! more rarely, and a link that widened is climbed back up. Random loss of a few percent,
+//! which NACK/RTX repairs, never reaches the threshold.
+
+use std::time::{Duration, Instant};
+
+/// The window the NACKed share is measured over.
+pub const LOSS_WINDOW: Duration = Duration::from_millis(300);
+/// The NACKed share of sent video packets from which the link counts as overflowing.
+pub const LOSS_BOUND_MIN_FRACTION: f64 = 0.25;
+/// A NACKed share above this counts as this much.
+pub const MAX_COUNTED_FRACTION: f64 = 0.75;
+/// How long a ceiling stays put after the first overflow.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(4);
+/// The longest a ceiling stays put.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(32);
+/// An overflow this soon after the previous one doubles the back-off.
+pub const BACKOFF_MEMORY: Duration = Duration::from_secs(30);
+/// How fast a ceiling rises once its back-off is over (GCC's fastest increase).
+pub const CEILING_GROWTH_PER_S: f64 = 0.08;
+/// A ceiling above this is dropped.
+pub const CEILING_LIMIT_BPS: u64 = 50_000_000;
+/// The lowest ceiling: NACKs trail the packets they are about (a window can NACK more than it
+/// sent), and a ceiling must stay able to grow.
+pub const CEILING_FLOOR_BPS: f64 = 100_000.0;
+/// Fewer packets than this in a window say nothing.
+const MIN_PACKETS: u64 = 20;
+
+/// Counters at the start of the current window.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    at: Instant,
+    sent_packets: u64,
+    nacked_packets: u64,
+    sent_bytes: u64,
+}
+
+/// One viewer's loss-based ceiling.
+#[derive(Debug, Clone, Default)]
+pub struct LossBound {
+    mark: Option<Mark>,
+    ceiling_bps: Option<f64>,
+    /// The ceiling rises from then on.
+    grows_from: Option<Instant>,
+    last_overflow: Option<Instant>,
+    backoff: Duration,
+    /// The send rate of the previous window, bits per second.
+    previous_rate_bps: f64,
+}
+
+impl LossBound {
+    /// A bound with nothing measured.
+    pub fn new() -> LossBound {
+        LossBound::default()
+    }
+
+    /// Takes the viewer's running totals: video packets sent, packets it NACKed, bytes sent
+    /// (all media). Returns the ceiling in force, bits per second.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        sent_packets: u64,
+        nacked_packets: u64,
+        sent_bytes: u64,
+    ) -> Option<u64> {
+        let here = Mark {
+            at: now,
+            sent_packets,
+            nacked_packets,
+            sent_bytes,
+        };
+        let Some(mark) = self.mark else {
+            self.mark = Some(here);
+            return self.bound_bps();
+        };
+        let elapsed = now.saturating_duration_since(mark.at);
+        if elapsed < LOSS_WINDOW {
+            return self.bound_bps();
+        }
+        self.mark = Some(here);
+        let sent = sent_packets.saturating_sub(mark.sent_packets);
+        let nacked = nacked_packets.saturating_sub(mark.nacked_packets).min(sent);
+        let fraction = if sent >= MIN_PACKETS {
+            nacked as f64 / sent as f64
+        } else {
+            0.0
+        };
+        let rate = sent_bytes.saturating_sub(mark.sent_bytes) as f64 * 8.0 / elapsed.as_secs_f64();
+        let peak_rate = rate.max(self.previous_rate_bps);
+        self.previous_rate_bps = rate;
+        if fraction >= LOSS_BOUND_MIN_FRACTION {
+            let got_through =
+                (peak_rate * (1.0 - fraction.min(MAX_COUNTED_FRACTION))).max(CEILING_FLOOR_BPS);
+            self.ceiling_bps = Some(self.ceiling_bps.map_or(got_through, |c| c.min(got_through)));
+            self.backoff = match self.last_overflow {
+                Some(at) if now.saturating_duration_since(at) < BACKOFF_MEMORY => {
+                    (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF)
+                }
+                _ => FIRST_BACKOFF,
+            };
+            self.last_overflow = Some(now);
+            self.grows_from = Some(now + self.backoff);
+        } else if let (Some(ceiling), Some(from)) = (self.ceiling_bps, self.grows_from) {
+            let growing = now.saturating_duration_since(from.max(mark.at));
+            let grown = ceiling * (1.0 + CEILING_GROWTH_PER_S).powf(growing.as_secs_f64());
+            self.ceiling_bps = (grown <= CEILING_LIMIT_BPS as f64).then_some(grown);
+        }
+        self.bound_bps()
+    }
+
+    /// The ceiling in force, bits per second.
+    pub fn bound_bps(&self) -> Option<u64> {
+        self.ceiling_bps.map(|c| c.round() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(base: Instant, ms: u64) -> Instant {
+        base + Duration::from_millis(ms)
+    }
+
+    /// Feeds windows of 300 ms at `bps` with `percent` of the packets NACKed, from `start`.
+    fn windows(
+        bound: &mut LossBound,
+        counters: &mut (u64, u64, u64),
+        start: Instant,
+        count: u64,
+        percent: u64,
+    ) -> Option<u64> {
+        let mut last = None;
+        for i in 1..=count {
+            counters.0 += 60;
+            counters.1 += 60 * percent / 100;
+            counters.2 += 60_000;
+            last = bound.update(ms(start, i * 300), counters.0, counters.1, counters.2);
+        }
+        last
+    }
+
+    #[test]
+    fn heavy_loss_sets_a_ceiling_of_what_got_through() {
+        let t0 = Instant::now();
+        let mut bound = LossBound::new();
+        assert_eq!(bound.update(t0, 0, 0, 0), None);
+        // 300 ms: 60 packets of 1000 bytes (1.6 Mbit/s), 36 of them NACKed (60 %).
+        assert_eq!(bound.update(ms(t0, 300), 60, 36, 60_000), Some(640_000));
+        // It holds within the window and through the back-off.
+        assert_eq!(bound.update(ms(t0, 400), 70, 40, 70_000), Some(640_000));
+        let mut counters = (70, 40, 70_000);
+        assert_eq!(
+            windows(&mut bound, &mut counters, ms(t0, 400), 10, 0),
+            Some(640_000)
+        );
+    }
+
+    #[test]
+    fn repaired_random_loss_sets_no_ceiling() {
+        let t0 = Instant::now();
+        let mut bound = LossBound::new();
+        bound.update(t0, 0, 0, 0);
+        let mut counters = (0, 0, 0);
+        assert_eq!(windows(&mut bound, &mut counters, t0, 100, 5), None);
+        // Too few packets to say anything, even all NACKed.
+        assert_eq!(bound.update(ms(t0, 30_300), 10, 10, 10_000), None);
+    }
+
+    #[test]
+    fn nacks_trailing_a_pause_count_against_the_rate_before_it() {
+        let t0 = Instant::now();
+        let mut bound = LossBound::new();
+        bound.update(t0, 0, 0, 0);
+        // A clean window at 1.6 Mbit/s, then the forwarder pauses: 20 packets of 500 bytes go
+        // out and all 20 are NACKed. What got through counts from the 1.6 Mbit/s, lost share
+        // taken as 75 %.
+        assert_eq!(bound.update(ms(t0, 300), 60, 0, 60_000), None);
+        assert_eq!(bound.update(ms(t0, 600), 80, 20, 70_000), Some(400_000));
+        // Everything NACKed at a trickle still leaves a ceiling that can grow.
+        let mut trickle = LossBound::new();
+        trickle.update(t0, 0, 0, 0);
+        assert_eq!(
+            trickle.update(ms(t0, 300), 20, 20, 2_000),
+            Some(CEILING_FLOOR_BPS as u64)
+        );
+        let mut counters = (20, 20, 2_000);
+        let later = windows(&mut trickle, &mut counters, ms(t0, 300), 20, 0).expect("a ceiling");
+        assert!(later > CEILING_FLOOR_BPS as u64);
+    }
+
+    #[test]
+    fn a_clean_link_raises_the_ceiling_until_it_is_gone() {
+        let t0 = Instant::now();
+        let mut bound = LossBound::new();
+        bound.update(t0, 0, 0, 0);
+        let mut counters = (0, 0, 0);
+        let first = windows(&mut bound, &mut counters, t0, 1, 60).expect("a ceiling");
+        // 10 s later (4 s of back-off, 6 s of growth): up by 1.08^6.
+        let later = windows(&mut bound, &mut counters, ms(t0, 300), 33, 0).expect("a ceiling");
+        let expected = first as f64 * 1.08f64.powf(6.0);
+        assert!(
+            (later as f64 - expected).abs() < expected * 0.02,
+            "{later} vs {expected}"
+        );
+        // About 62 s more of growth takes 3 Mbit/s past the limit.
+        assert_eq!(
+            windows(&mut bound, &mut counters, ms(t0, 10_200), 300, 0),
+            None
+        );
+    }
+
+    #[test]
+    fn repeated_overflows_back_off_longer() {
+        let t0 = Instant::now();
+        let mut bound = LossBound::new();
+        bound.update(t0, 0, 0, 0);
+        let mut counters = (0, 0, 0);
+        windows(&mut bound, &mut counters, t0, 1, 60);
+        assert_eq!(bound.backoff, FIRST_BACKOFF);
+        windows(&mut bound, &mut counters, ms(t0, 300), 20, 0);
+        windows(&mut bound, &mut counters, ms(t0, 6_300), 1, 60);
+        assert_eq!(bound.backoff, FIRST_BACKOFF * 2);
+        let held = bound.bound_bps();
+        // Still held 7 s later (8 s back-off).
+        assert_eq!(
+            windows(&mut bound, &mut counters, ms(t0, 6_600), 23, 0),
+            held
+        );
+        // Overflows a second apart: 16, 32, then no longer.
+        for k in 0..3 {
+            windows(&mut bound, &mut counters, ms(t0, 13_500 + k * 1_000), 1, 60);
+        }
+        assert_eq!(bound.backoff, MAX_BACKOFF);
+    }
+}
