@@ -26,9 +26,10 @@ GREENROOM_TEST_REDIS_URL ?= redis://127.0.0.1:6379
 export GREENROOM_TEST_DATABASE_URL GREENROOM_TEST_REDIS_URL
 
 LOAD_ARGS ?=
+FANOUT_ARGS ?= 250 20 f
 
 .PHONY: test-tools run test lint fmt-check clippy build test-rust test-browser browser-deps \
-	deps deps-build services bench load
+	deps deps-build services bench load fanout
 
 run: deps-build
 	$(CARGO) build --release -p greenroom
@@ -84,3 +85,6 @@ bench: deps-build
 
 load: deps-build
 	$(CARGO) run --release -p greenroom-load -- $(LOAD_ARGS)
+
+fanout: deps-build
+	benches/fanout.sh $(FANOUT_ARGS)

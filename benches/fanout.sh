@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Measures fan-out on this machine: starts a release greenroom on loopback, publishes a synthetic
-# 3-layer simulcast stream, attaches N WHEP subscribers with greenroom-load, and reports
+# The fan-out scenario: starts a release greenroom on loopback, publishes one 3-layer simulcast
+# stream of real VP8 (the clips of scripts/load-media.sh, made on first use), attaches N WHEP
+# subscribers with greenroom-load on the same machine, and reports
 #   - what the subscribers received (bitrate, loss) — greenroom-load's JSON summary,
 #   - the server's CPU time per forwarded packet (utime+stime over the measured window divided by
 #     the packets the subscribers received in that window),
 #   - the server's resident memory per subscriber (RSS with N subscribers minus RSS before).
 # The HLS transcoder is off: this measures the forwarding unit alone.
 #
-# Usage: scripts/fanout-report.sh [SUBSCRIBERS] [SECONDS] [LAYER]
-#   e.g. scripts/fanout-report.sh 200 20 f
-# MEDIA=q.ivf,h.ivf,f.ivf (from scripts/load-media.sh) publishes real VP8 instead of
-# synthetic frames.
+# Usage: benches/fanout.sh [SUBSCRIBERS] [SECONDS] [LAYER]     (or: make fanout FANOUT_ARGS="...")
+#   e.g. benches/fanout.sh 250 20 f
+# MEDIA=q.ivf,h.ivf,f.ivf selects other clips; MEDIA=synthetic publishes synthetic frames.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-100}
@@ -19,6 +19,12 @@ LAYER=${3:-f}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/greenroom-target}
 cargo build --release -q -p greenroom -p greenroom-load
 BIN=$CARGO_TARGET_DIR/release
+if [ -z "${MEDIA:-}" ]; then
+  CLIPS=$HOME/.cache/greenroom-load-media
+  [ -s "$CLIPS/f.ivf" ] || scripts/load-media.sh "$CLIPS" >/dev/null
+  MEDIA=$CLIPS/q.ivf,$CLIPS/h.ivf,$CLIPS/f.ivf
+fi
+[ "$MEDIA" = synthetic ] && MEDIA=
 
 DATA=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))
