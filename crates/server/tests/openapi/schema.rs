@@ -1,9 +1,12 @@
-//! The OpenAPI document: loading, `$ref`s, and checking values against its schemas.
+//! The OpenAPI document: loading, `$ref`s, checking values against its schemas and answers
+//! against their operations.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::Value;
+
+use crate::Answer;
 
 pub const METHODS: [&str; 6] = ["get", "post", "put", "patch", "delete", "options"];
 
@@ -182,4 +185,83 @@ pub fn parameters<'a>(spec: &'a Value, item: &'a Value, operation: &'a Value) ->
         )
         .map(|p| resolve(spec, p))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers against their operations
+
+fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Checks an answer against the documented operation.
+pub fn check_answer(spec: &Value, operation: &Value, answer: &Answer, what: &str) {
+    let text = String::from_utf8_lossy(&answer.body);
+    let status = answer.status.as_str();
+    let Some(response) = operation["responses"].get(status) else {
+        panic!("{what}: status {status} is not documented\n{text}");
+    };
+    let response = resolve(spec, response);
+    if answer.status.as_u16() >= 400 {
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/json"),
+            "{what}: {text}"
+        );
+        let code = answer.json()["error"]["code"].clone();
+        assert!(
+            code != "not_found" && code != "method_not_allowed",
+            "{what}: answered by the generic {code}: {text}"
+        );
+    }
+    if let Some(headers) = response.get("headers").and_then(Value::as_object) {
+        for (name, header) in headers {
+            if resolve(spec, header)["required"] == true {
+                assert!(
+                    answer.header(name).is_some(),
+                    "{what}: documented header {name} is missing"
+                );
+            }
+        }
+    }
+    match response.get("content").and_then(Value::as_object) {
+        None => assert!(
+            answer.body.is_empty(),
+            "{what}: documented without a body, answered {text}"
+        ),
+        Some(content) => {
+            let actual = media_type(answer.header("content-type").unwrap_or(""));
+            let documented = content
+                .iter()
+                .find(|(media, _)| media_type(media) == actual)
+                .map(|(_, object)| object);
+            let Some(documented) = documented else {
+                panic!("{what}: content type {actual:?} is not documented");
+            };
+            if actual == "application/json" {
+                let body: Value = serde_json::from_slice(&answer.body)
+                    .unwrap_or_else(|err| panic!("{what}: not JSON ({err}): {text}"));
+                assert_matches_schema(spec, &documented["schema"], &body, what);
+            }
+        }
+    }
+}
+
+pub fn operation<'a>(spec: &'a Value, path: &str, method: &str) -> &'a Value {
+    let operation = &spec["paths"][path][method];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    operation
+}
+
+/// An example of a parameter or media type, as text.
+pub fn example_text(example: &Value) -> String {
+    match example {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
