@@ -27,6 +27,7 @@
 mod api;
 mod billing;
 pub mod form;
+mod params;
 mod state;
 
 use std::net::SocketAddr;
