@@ -6,100 +6,20 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+#[path = "../binary/mod.rs"]
 mod binary;
+mod client;
+mod rtmp;
 
-use binary::{ffmpeg_publish, sign_up_and_in};
+use binary::sign_up_and_in;
+use client::{Api, Who};
 
 const ADMIN: &str = "test-admin-token-channels-0123456789";
 
 fn rfc3339_in(from_now: Duration) -> String {
     (chrono::Utc::now() + from_now).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// One caller: the admin, a session token, or nobody.
-#[derive(Clone, Copy)]
-enum Who<'a> {
-    Admin,
-    Token(&'a str),
-    Nobody,
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        who: Who<'_>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let (status, text) = self.call_text(who, method, path, body).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn call_text(
-        &self,
-        who: Who<'_>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, String) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        match who {
-            Who::Admin => request = request.bearer_auth(ADMIN),
-            Who::Token(token) => request = request.bearer_auth(token),
-            Who::Nobody => {}
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        (status, response.text().await.expect("body"))
-    }
-
-    /// Asserts an error answer's status and code.
-    async fn refused(
-        &self,
-        who: Who<'_>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        status: u16,
-        code: &str,
-    ) {
-        let (answered, json) = self.call(who, method, path, body.clone()).await;
-        assert_eq!(
-            (answered.as_u16(), json["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{method} {path} {body:?}: {json}"
-        );
-    }
-
-    async fn ok(
-        &self,
-        who: Who<'_>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let (answered, json) = self.call(who, method, path, body.clone()).await;
-        assert_eq!(
-            answered.as_u16(),
-            status,
-            "{method} {path} {body:?}: {json}"
-        );
-        json
-    }
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -822,90 +742,4 @@ async fn creators_run_their_channel_and_its_streams() {
         "unauthorized",
     )
     .await;
-}
-
-#[tokio::test]
-async fn a_channel_stream_published_over_rtmp_is_discovered_live() {
-    let server = binary::start_server(ADMIN, "greenroom=info,warn");
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-    };
-    let cam = sign_up_and_in(&api.http, &api.base, "cam@example.com", "creator").await;
-    let cam = Who::Token(&cam);
-    api.ok(
-        cam,
-        "POST",
-        "/api/v1/channels",
-        Some(json!({"handle": "camera", "display_name": "Camera"})),
-        201,
-    )
-    .await;
-    let stream = api
-        .ok(
-            cam,
-            "POST",
-            "/api/v1/streams",
-            Some(json!({
-                "title": "Early bird",
-                "scheduled_at": rfc3339_in(Duration::from_secs(3600)),
-            })),
-            201,
-        )
-        .await;
-    let id = stream["id"].as_str().expect("id").to_owned();
-    let rtmp_url = stream["rtmp_url"].as_str().expect("RTMP is on").to_owned();
-    api.ok(
-        Who::Admin,
-        "POST",
-        "/api/v1/streams",
-        Some(json!({"title": "operator"})),
-        201,
-    )
-    .await;
-    let discover = api
-        .ok(Who::Nobody, "GET", "/api/v1/discover", None, 200)
-        .await;
-    assert_eq!(ids(&discover["upcoming"]), vec![id.clone()]);
-
-    let _ffmpeg = ffmpeg_publish(&rtmp_url, "320x240", 20, 30, 0);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let discover = loop {
-        let discover = api
-            .ok(Who::Nobody, "GET", "/api/v1/discover", None, 200)
-            .await;
-        if !discover["live"].as_array().is_none_or(Vec::is_empty) {
-            break discover;
-        }
-        assert!(Instant::now() < deadline, "never live: {discover}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(ids(&discover["live"]), vec![id.clone()], "{discover}");
-    assert_eq!(discover["live"][0]["status"], "live");
-    assert_eq!(discover["live"][0]["channel"], "camera");
-    assert_eq!(
-        discover["upcoming"],
-        json!([]),
-        "a live stream is not upcoming"
-    );
-    assert_no_secrets(&discover.to_string(), "discover");
-    let profile = api
-        .ok(Who::Nobody, "GET", "/api/v1/channels/camera", None, 200)
-        .await;
-    assert_eq!(ids(&profile["live"]), vec![id.clone()]);
-    assert_eq!(profile["upcoming"], json!([]));
-    let status = api
-        .ok(
-            Who::Nobody,
-            "GET",
-            &format!("/api/v1/streams/{id}/status"),
-            None,
-            200,
-        )
-        .await;
-    assert_eq!(status["status"], "live");
-    let owner_view = api
-        .ok(cam, "GET", &format!("/api/v1/streams/{id}"), None, 200)
-        .await;
-    assert_eq!(owner_view["status"], "live");
 }
