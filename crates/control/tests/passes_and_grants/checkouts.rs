@@ -2,7 +2,7 @@
 
 use super::*;
 
-crate::on_both_backends!(checkouts_are_checked_and_found_by_session,);
+crate::on_both_backends!(checkouts_are_checked_and_found_by_session);
 
 async fn checkouts_are_checked_and_found_by_session(ctx: Ctx) {
     let store = &ctx.store;

@@ -144,6 +144,7 @@ pub(crate) struct Peer {
     pub valid_until: Option<Instant>,
     pub addrs: Vec<(usize, SocketAddr)>,
     pub role: Role,
+    /// Queued for removal at the end of this turn of the loop (it is in `State::doomed`).
     pub remove: bool,
     /// The earliest deadline of this peer in the worker's timer queue.
     pub scheduled: Option<Instant>,
@@ -453,22 +454,18 @@ impl State {
                 valid_until,
                 reply,
             } => {
-                let result = match self
-                    .by_session
-                    .get(&session)
-                    .and_then(|k| self.peers.get_mut(k))
-                {
-                    Some(
+                let key = self.by_session.get(&session).copied();
+                let result = match key.and_then(|k| Some((k, self.peers.get_mut(&k)?))) {
+                    Some((
+                        key,
                         peer @ Peer {
                             role: Role::Subscriber(_),
                             ..
                         },
-                    ) => {
+                    )) => {
                         peer.valid_until = valid_until;
                         // A later end needs nothing: the earlier entry finds the new value.
-                        if let Some(key) = self.by_session.get(&session) {
-                            self.timers.schedule(*key, peer);
-                        }
+                        self.timers.schedule(key, peer);
                         Ok(())
                     }
                     _ => Err(RtcError::SessionNotFound { session: session.0 }),
