@@ -1,26 +1,29 @@
 //! What a viewer's RTCP says about its link, tapped from the interceptor chain.
 //!
-//! [`FeedbackTap`] sits just application-ward of the congestion controller (which turns the
-//! viewer's transport-wide CC feedback into a GCC estimate), so on the read leg it sees every
-//! inbound RTCP packet before the NACK responder and report interceptors consume them, plus the
-//! estimate the controller attached; on the write leg it sees every sender report leaving.
-//! It keeps, in [`PeerFeedback`] (atomics, shared with the worker):
-//! - the GCC estimate from TWCC, or the viewer's REMB when it only offers that;
+//! [`FeedbackTap`] sees every inbound RTCP packet on the read leg and every sender report
+//! leaving on the write leg. It keeps, in [`PeerFeedback`] (atomics, shared with the worker):
+//! - the GCC estimate from TWCC (set by the direct media path), or the viewer's REMB when it
+//!   only offers that;
 //! - the loss fraction and round-trip time from the viewer's receiver reports (RTT from
 //!   LSR/DLSR against the sender reports sent);
 //! - the NACKed packets and keyframe requests received.
 //!
-//! It also marks PLI and FIR for delivery to the application, which relays them upstream.
+//! It also marks PLI and FIR for delivery to the application, which relays them upstream, and
+//! for a viewer queues NACKs and transport-wide CC feedback ([`LinkFeedback`]) for the direct
+//! media path ([`crate::direct`]), which answers the first and turns the second into the GCC
+//! estimate. Queued here rather than delivered through webrtc-rs, which hands a compound RTCP
+//! packet to the application only when its first report names a known SSRC.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -43,6 +46,15 @@ pub struct PeerFeedback {
     nacked: AtomicU64,
     /// Feedback reports that changed the estimate.
     estimates: AtomicU64,
+    /// NACKs and congestion feedback not yet taken by the direct path.
+    link: Mutex<Vec<LinkFeedback>>,
+}
+
+/// Feedback the direct media path acts on.
+#[derive(Debug)]
+pub(crate) enum LinkFeedback {
+    Nack(TransportLayerNack),
+    Twcc(TransportLayerCc, Instant),
 }
 
 /// A snapshot of [`PeerFeedback`].
@@ -81,6 +93,27 @@ impl PeerFeedback {
         }
     }
 
+    /// The congestion controller's new estimate.
+    pub(crate) fn set_twcc_estimate(&self, bits_per_second: f64) {
+        self.twcc_bps
+            .store(bits_per_second.max(0.0) as u64, Ordering::Relaxed);
+        self.estimates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The NACKs and congestion feedback received since the last call.
+    pub(crate) fn take_link_feedback(&self) -> Vec<LinkFeedback> {
+        self.link
+            .lock()
+            .map(|mut queued| std::mem::take(&mut *queued))
+            .unwrap_or_default()
+    }
+
+    fn queue_link_feedback(&self, feedback: LinkFeedback) {
+        if let Ok(mut queued) = self.link.lock() {
+            queued.push(feedback);
+        }
+    }
+
     /// How many times the estimate changed (for tests and metrics).
     pub fn estimate_updates(&self) -> u64 {
         self.estimates.load(Ordering::Relaxed)
@@ -108,14 +141,6 @@ impl FeedbackTap {
     }
 
     fn observe_read(&mut self, feedback: &PeerFeedback, msg: &TaggedPacket) {
-        for attribute in &msg.message.attributes {
-            if let Attribute::TargetBitrateChanged { bits_per_second } = attribute {
-                feedback
-                    .twcc_bps
-                    .store(bits_per_second.max(0.0) as u64, Ordering::Relaxed);
-                feedback.estimates.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         let Packet::Rtcp(packets) = &msg.message.packet else {
             return;
         };
@@ -128,6 +153,9 @@ impl FeedbackTap {
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 let count: usize = nack.nacks.iter().map(|pair| pair.into_iter().count()).sum();
                 feedback.nacked.fetch_add(count as u64, Ordering::Relaxed);
+                feedback.queue_link_feedback(LinkFeedback::Nack(nack.clone()));
+            } else if let Some(twcc) = any.downcast_ref::<TransportLayerCc>() {
+                feedback.queue_link_feedback(LinkFeedback::Twcc(twcc.clone(), msg.now));
             } else if let Some(report) = any.downcast_ref::<ReceiverReport>() {
                 for block in &report.reports {
                     feedback

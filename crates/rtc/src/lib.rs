@@ -12,9 +12,13 @@
 //! - a subscriber session outlives publisher restarts: it keeps its peer connection and resumes
 //!   at the new publisher's first keyframe;
 //! - packets handed to webrtc-rs always carry the sender's SSRC, a negotiated payload type and no
-//!   header extension the subscriber did not negotiate.
+//!   header extension the subscriber did not negotiate;
+//! - a viewer's RTP is encrypted and sent by greenroom itself once its connection is up (the
+//!   direct path, [`direct`]): webrtc-rs then never encrypts RTP of that connection, so the two
+//!   never share an SRTP rollover counter.
 
 mod api;
+mod direct;
 mod engine;
 mod error;
 mod feedback;

@@ -24,6 +24,8 @@ pub(crate) struct Counters {
     /// Packets viewers NACKed (answered from the per-track send buffer, as RTX when
     /// negotiated).
     pub viewer_nacks: AtomicU64,
+    /// Packets sent again in answer to viewers' NACKs.
+    pub retransmissions: AtomicU64,
     /// Media packets another worker's full queue refused.
     pub cross_worker_drops: AtomicU64,
     pub publishers: AtomicI64,
@@ -55,6 +57,7 @@ pub struct MetricsSnapshot {
     pub bandwidth_downswitches: u64,
     pub bandwidth_upswitches: u64,
     pub viewer_nacks: u64,
+    pub retransmissions: u64,
     pub cross_worker_drops: u64,
     pub workers: u64,
 }
@@ -83,6 +86,7 @@ impl MetricsSnapshot {
             out.bandwidth_downswitches += get(&c.bandwidth_downswitches);
             out.bandwidth_upswitches += get(&c.bandwidth_upswitches);
             out.viewer_nacks += get(&c.viewer_nacks);
+            out.retransmissions += get(&c.retransmissions);
             out.cross_worker_drops += get(&c.cross_worker_drops);
         }
         for c in sets {
@@ -183,6 +187,12 @@ impl MetricsSnapshot {
             "counter",
             "Packets viewers asked to be retransmitted.",
             self.viewer_nacks,
+        );
+        metric(
+            "greenroom_viewer_retransmitted_packets_total",
+            "counter",
+            "Packets sent again from the send cache in answer to viewers' NACKs.",
+            self.retransmissions,
         );
         metric(
             "greenroom_cross_worker_drops_total",

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::interceptor::{
-    CongestionControlBuilder, GCC_MIN_BITRATE, Gcc, NackGeneratorBuilder, NackResponderBuilder,
-    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, TwccReceiverBuilder,
-    TwccSenderBuilder,
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry,
+    SenderReportBuilder, Slot, TwccReceiverBuilder,
 };
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
@@ -26,23 +26,19 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::shared::error::Error;
 
 use crate::IceServer;
+use crate::direct::keys::KeyCapture;
 use crate::feedback::{FeedbackTap, PeerFeedback};
 
 /// Audio level and timing extensions browsers send that are worth negotiating.
 const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
-/// Where [`FeedbackTap`] sits (senders only): just application-ward of the congestion
-/// controller (1_000) and below the TWCC sender (2_000), so it sees the controller's estimate and every inbound
-/// RTCP packet before anything consumes it, and every sender report leaving.
+/// Where [`FeedbackTap`] sits (senders only): wire-ward of the NACK responder and the report
+/// interceptors, so it sees every inbound RTCP packet before anything consumes it, and every
+/// sender report leaving.
 const FEEDBACK_TAP_POSITION: usize = 1_500;
-/// A viewer's estimate before any feedback: enough for the top layer of a typical simulcast,
-/// so a good link is not held low while the estimate climbs; a bad one brings it down.
-const INITIAL_ESTIMATE_BPS: f64 = 2_500_000.0;
 /// Packets each sender keeps for retransmission (a power of two): about 1.8 s of a
 /// 1.5 Mbit/s video layer, more than the round trips NACKs are answered within.
 const NACK_BUFFER_PACKETS: u16 = 256;
-/// The estimate is never taken above this.
-const MAX_ESTIMATE_BPS: f64 = 50_000_000.0;
 
 /// Options for one peer connection.
 pub(crate) struct PeerOptions<'a> {
@@ -54,9 +50,11 @@ pub(crate) struct PeerOptions<'a> {
     /// `a=setup:passive` (ffmpeg's WHIP muxer), then it must be the client. `None` when
     /// offering.
     pub answering_role: Option<RTCDtlsRole>,
-    /// A viewer's session: run congestion control (GCC on transport-wide CC feedback) and
-    /// keep what its feedback says here.
+    /// A viewer's session: keep what its feedback says here.
     pub feedback: Option<Arc<PeerFeedback>>,
+    /// A viewer's session: its media goes on the direct path (see [`crate::direct`]), keyed
+    /// from this provider; the connection gets no sender interceptors.
+    pub key_capture: Option<Arc<KeyCapture>>,
     /// This peer sends media (a viewer's session on the server, a publishing client).
     pub sends_media: bool,
     /// This peer receives media (a publisher's session on the server, a viewing client).
@@ -163,7 +161,6 @@ pub(crate) fn media_engine() -> Result<MediaEngine, Error> {
 /// can route STUN by username) and short ICE timeouts (a vanished peer is noticed within seconds).
 pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerConnection, Error> {
     let mut engine = media_engine()?;
-    let congestion_control = options.feedback.is_some();
     // MID/RID header extensions, and transport-wide CC (header extension and feedback) in
     // both directions.
     configure_simulcast_extension_headers(&mut engine)?;
@@ -186,14 +183,17 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
     // Every interceptor costs each packet a pass, so a peer gets only those of the directions
     // it has: a sender keeps packets for retransmission, sends sender reports and hears
     // keyframe requests and feedback (the tap); a receiver asks for lost packets again, reports
-    // what it received (transport-wide CC feedback, receiver reports).
+    // what it received (transport-wide CC feedback, receiver reports). A viewer's session
+    // sends its media on the direct path, which does the sender's part itself: only the tap.
     let mut registry = Registry::new();
     if options.sends_media {
+        registry = registry.with(
+            Slot::from(FEEDBACK_TAP_POSITION),
+            FeedbackTap::new(options.feedback.clone()),
+        );
+    }
+    if options.sends_media && options.key_capture.is_none() {
         registry = registry
-            .with(
-                Slot::from(FEEDBACK_TAP_POSITION),
-                FeedbackTap::new(options.feedback),
-            )
             .with(
                 Slot::NackResponder,
                 NackResponderBuilder::new()
@@ -208,22 +208,6 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
             .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
             .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
     }
-    if congestion_control {
-        // The sending side of transport-wide CC: number departing packets, resolve the
-        // viewer's feedback against them, and estimate with GCC. No pacer: the forwarder's
-        // layer choice is what keeps the rate under the estimate.
-        registry = registry
-            .with(
-                Slot::CongestionControl,
-                CongestionControlBuilder::new(Gcc::new(
-                    INITIAL_ESTIMATE_BPS,
-                    GCC_MIN_BITRATE,
-                    MAX_ESTIMATE_BPS,
-                ))
-                .build(),
-            )
-            .with(Slot::TwccSender, TwccSenderBuilder::new().build());
-    }
     let mut settings = SettingEngineBuilder::new().with_include_loopback_candidate(true);
     if let Some((ufrag, pwd)) = options.credentials {
         settings = settings.with_ice_credentials(ufrag, pwd);
@@ -235,6 +219,17 @@ pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerCon
     );
     if let Some(role) = options.answering_role {
         settings = settings.with_answering_dtls_role(role);
+    }
+    if let Some(keys) = options.key_capture {
+        // The profiles the direct path can tell apart by the cipher they build (AES-CM with a
+        // 32-bit tag would look like the 80-bit one).
+        settings = settings
+            .with_crypto_provider(keys)
+            .with_srtp_protection_profiles(vec![
+                SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+                SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm,
+                SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+            ]);
     }
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(

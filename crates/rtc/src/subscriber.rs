@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
+};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters,
@@ -14,7 +16,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::shared::error::Error;
 
-use crate::feedback::PeerFeedback;
+use crate::direct::{Datagram, Outbound, Rtp, Transport};
+use crate::feedback::{LinkFeedback, PeerFeedback};
 use crate::worker::MediaPacket;
 use crate::{SessionId, ViewerStats};
 use greenroom_media::Codec;
@@ -26,6 +29,8 @@ use greenroom_sfu::{
 struct OutTrack {
     sender: RTCRtpSenderId,
     ssrc: u32,
+    /// What the direct path keeps of this stream (RTX, retransmission cache, report counts).
+    out: Outbound,
     forwarder: Forwarder,
     /// Negotiated payload type per codec.
     payload_types: Vec<(Codec, u8)>,
@@ -66,6 +71,22 @@ pub(crate) struct Subscriber {
     nacks_counted: u64,
     /// A selection ran since the worker last took the events.
     events_ready: bool,
+    /// Encryption, destination and congestion control of the direct media path.
+    transport: Transport,
+}
+
+/// What handing one publisher packet to a viewer did.
+#[derive(Debug, Default)]
+pub(crate) struct Forwarded {
+    /// Payload bytes sent.
+    pub written: Option<usize>,
+    /// A layer this viewer needs a keyframe of.
+    pub wants: Option<Layer>,
+    /// The viewer just switched layers.
+    pub switched: bool,
+    /// Something was written through the peer connection (a sender report, or media when the
+    /// direct path is unavailable): the worker must drain it.
+    pub through_connection: bool,
 }
 
 /// What happened to a viewer since the worker last asked, for the node's counters.
@@ -108,9 +129,11 @@ fn add_track(
         }],
     );
     let sender = pc.add_track(track)?;
+    let video = kind == RtpCodecKind::Video;
     Ok(OutTrack {
         sender,
         ssrc,
+        out: Outbound::new(ssrc, if video { 90_000 } else { 48_000 }, video),
         forwarder: Forwarder::new(config),
         payload_types: Vec::new(),
         epoch: 0,
@@ -125,6 +148,7 @@ impl Subscriber {
         pc: &mut RTCPeerConnection,
         max_layer: Layer,
         feedback: Arc<PeerFeedback>,
+        transport: Transport,
     ) -> Result<Self, Error> {
         let audio = add_track(
             pc,
@@ -172,6 +196,7 @@ impl Subscriber {
             cap_change: None,
             nacks_counted: 0,
             events_ready: false,
+            transport,
         })
     }
 
@@ -181,8 +206,35 @@ impl Subscriber {
             let Some(mut sender) = pc.rtp_sender(track.sender) else {
                 continue;
             };
+            let parameters = sender.get_parameters();
+            let twcc = parameters
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == rtc::sdp::extmap::TRANSPORT_CC_URI)
+                .and_then(|e| u8::try_from(e.id).ok());
+            let rtx_types: Vec<(u8, u8)> = parameters
+                .rtp_parameters
+                .codecs
+                .iter()
+                .filter(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_RTX))
+                .filter_map(|c| {
+                    let apt = c
+                        .rtp_codec
+                        .sdp_fmtp_line
+                        .split(';')
+                        .find_map(|p| p.trim().strip_prefix("apt=")?.parse::<u8>().ok())?;
+                    Some((apt, c.payload_type))
+                })
+                .collect();
+            let rtx_ssrc = parameters
+                .encodings
+                .first()
+                .and_then(|e| e.rtp_coding_parameters.rtx.as_ref())
+                .map(|rtx| rtx.ssrc);
+            track.out.bind(twcc, rtx_ssrc.map(|ssrc| (ssrc, rtx_types)));
             let mut types: Vec<(Codec, u8)> = Vec::new();
-            for c in &sender.get_parameters().rtp_parameters.codecs {
+            for c in &parameters.rtp_parameters.codecs {
                 let Some(codec) = Codec::from_mime(&c.rtp_codec.mime_type) else {
                     continue;
                 };
@@ -212,16 +264,16 @@ impl Subscriber {
             .or(self.video.forwarder.current_layer())
     }
 
-    /// Forwards one publisher packet if this viewer should get it. Returns the payload bytes
-    /// written (if any), a layer this viewer needs a keyframe of, and whether the viewer just
-    /// switched layers.
+    /// Forwards one publisher packet if this viewer should get it: on the direct path into
+    /// `out`, or through the peer connection when the handshake gave no usable keys.
     pub(crate) fn forward(
         &mut self,
         pc: &mut RTCPeerConnection,
         media: &MediaPacket,
         info: &PacketInfo<'_>,
         now: Instant,
-    ) -> (Option<usize>, Option<Layer>, bool) {
+        out: &mut Vec<Datagram>,
+    ) -> Forwarded {
         let track = match media.kind {
             TrackKind::Audio => &mut self.audio,
             TrackKind::Video => &mut self.video,
@@ -245,6 +297,7 @@ impl Subscriber {
         {
             self.selected_at = Some(now);
             self.events_ready = true;
+            self.transport.prune(now);
             let feedback = self.feedback.snapshot();
             self.loss_bound.update(
                 now,
@@ -266,15 +319,18 @@ impl Subscriber {
         }
         let before = track.forwarder.current_layer();
         let munged = track.forwarder.handle_packet(now, info);
-        let switched = media.kind == TrackKind::Video
-            && before.is_some()
-            && track.forwarder.current_layer() != before;
-        let wants = track.forwarder.poll_keyframe_request(now);
+        let mut result = Forwarded {
+            wants: track.forwarder.poll_keyframe_request(now),
+            switched: media.kind == TrackKind::Video
+                && before.is_some()
+                && track.forwarder.current_layer() != before,
+            ..Forwarded::default()
+        };
         let Some(munged) = munged else {
-            return (None, wants, switched);
+            return result;
         };
         let Some(payload_type) = track.payload_type(media.codec) else {
-            return (None, wants, switched);
+            return result;
         };
         let payload = match munged.vp8 {
             Some(rewrite) => {
@@ -286,13 +342,59 @@ impl Subscriber {
                 )
                 .is_err()
                 {
-                    return (None, wants, switched);
+                    return result;
                 }
                 copy.freeze()
             }
             None => media.payload.clone(),
         };
         let len = payload.len();
+        let sent = if self.transport.ready() {
+            let packet = Rtp {
+                payload_type,
+                sequence_number: munged.sequence_number,
+                timestamp: munged.timestamp,
+                marker: munged.marker,
+                payload: &payload,
+            };
+            self.transport
+                .send(&mut track.out, packet, now, out)
+                .is_some()
+        } else if self.transport.keys_missing() {
+            result.through_connection = true;
+            Self::write_through(pc, track, payload_type, &munged, payload, now)
+        } else {
+            // Connected but nothing sent on the pair yet: the packet is lost like any other.
+            false
+        };
+        if sent {
+            self.packets_sent += 1;
+            self.bytes_sent += len as u64;
+            if media.kind == TrackKind::Video {
+                self.video_packets_sent += 1;
+            }
+            result.written = Some(len);
+        }
+        if let Some(report) = track.out.due_report(now)
+            && let Some(mut sender) = pc.rtp_sender(track.sender)
+        {
+            match sender.write_rtcp(now, vec![Box::new(report)]) {
+                Ok(()) => result.through_connection = true,
+                Err(error) => tracing::trace!(%error, "sender report not written"),
+            }
+        }
+        result
+    }
+
+    /// The way without the direct path: webrtc-rs encrypts and sends.
+    fn write_through(
+        pc: &mut RTCPeerConnection,
+        track: &OutTrack,
+        payload_type: u8,
+        munged: &greenroom_sfu::Munged,
+        payload: bytes::Bytes,
+        now: Instant,
+    ) -> bool {
         let packet = rtc::rtp::Packet {
             header: rtc::rtp::header::Header {
                 version: 2,
@@ -306,22 +408,40 @@ impl Subscriber {
             payload,
         };
         let Some(mut sender) = pc.rtp_sender(track.sender) else {
-            return (None, wants, switched);
+            return false;
         };
         match sender.write_rtp(now, packet) {
-            Ok(()) => {
-                self.packets_sent += 1;
-                self.bytes_sent += len as u64;
-                if media.kind == TrackKind::Video {
-                    self.video_packets_sent += 1;
-                }
-                (Some(len), wants, switched)
-            }
+            Ok(()) => true,
             Err(error) => {
                 tracing::trace!(%error, "viewer write failed");
-                (None, wants, switched)
+                false
             }
         }
+    }
+
+    /// The viewer's NACKs and transport-wide CC feedback (queued by the feedback tap): lost
+    /// video packets are sent again, the feedback updates the estimate. Returns the packets
+    /// resent.
+    pub(crate) fn handle_link_feedback(&mut self, now: Instant, out: &mut Vec<Datagram>) -> usize {
+        let mut resent = 0;
+        for feedback in self.feedback.take_link_feedback() {
+            match feedback {
+                LinkFeedback::Nack(nack) => {
+                    if nack.media_ssrc == self.video.ssrc && self.transport.ready() {
+                        resent += self
+                            .transport
+                            .retransmit(&mut self.video.out, &nack, now, out);
+                    }
+                }
+                LinkFeedback::Twcc(twcc, at) => self.transport.handle_twcc(&twcc, at),
+            }
+        }
+        resent
+    }
+
+    /// Where the peer connection last sent DTLS or RTCP: the direct path sends there too.
+    pub(crate) fn set_route(&mut self, route: (usize, std::net::SocketAddr)) {
+        self.transport.set_route(route);
     }
 
     /// The cap change and the NACKs since the last selection, once per selection.

@@ -177,6 +177,7 @@ impl Client {
                 credentials: None,
                 answering_role: None,
                 feedback: None,
+                key_capture: None,
                 sends_media: kind != ClientKind::Viewer,
                 receives_media: kind == ClientKind::Viewer,
             },

@@ -74,11 +74,11 @@ impl State {
             if !peer.connected {
                 continue;
             }
-            let (written, wants, switched) = sub.forward(&mut peer.pc, media, &info, now);
-            if let Some(layer) = wants {
+            let forwarded = sub.forward(&mut peer.pc, media, &info, now, self.net.outbox());
+            if let Some(layer) = forwarded.wants {
                 wanted.insert(layer);
             }
-            if switched {
+            if forwarded.switched {
                 Counters::add(&self.counters.layer_switches, 1);
             }
             // At the selector's pace (every 100 ms), not per packet.
@@ -94,9 +94,11 @@ impl State {
                 }
                 Counters::add(&self.counters.viewer_nacks, events.nacks);
             }
-            if let Some(bytes) = written {
+            if let Some(bytes) = forwarded.written {
                 Counters::add(&self.counters.rtp_out_packets, 1);
                 Counters::add(&self.counters.rtp_out_bytes, bytes as u64);
+            }
+            if forwarded.through_connection {
                 self.queue_forwarded(*key);
             }
         }
@@ -106,6 +108,21 @@ impl State {
         }
         for layer in wanted.iter() {
             self.request_keyframe(&media.stream, layer, now);
+        }
+    }
+
+    /// A viewer's NACKs and congestion feedback, on the direct path.
+    pub(super) fn handle_viewer_feedback(&mut self, key: u64, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Role::Subscriber(sub) = &mut peer.role else {
+            return;
+        };
+        let resent = sub.handle_link_feedback(now, self.net.outbox());
+        if resent > 0 {
+            Counters::add(&self.counters.retransmissions, resent as u64);
+            self.net.send_queued();
         }
     }
 

@@ -151,6 +151,13 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// A viewer's direct media path sends where the connection last sent DTLS or RTCP.
+    fn note_route(&mut self, route: Option<(usize, SocketAddr)>) {
+        if let (Some(route), Role::Subscriber(sub)) = (route, &mut self.role) {
+            sub.set_route(route);
+        }
+    }
+
     /// When this peer next needs the worker: its own timers, the end of its access, or the
     /// end of the time it has to connect.
     fn deadline(&self) -> Option<Instant> {
@@ -528,7 +535,8 @@ impl State {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        self.net.send_pending(&mut peer.pc);
+        let route = self.net.send_pending(&mut peer.pc);
+        peer.note_route(route);
         peer.next_timeout = peer.pc.poll_timeout();
         self.timers.schedule(key, peer);
     }
@@ -538,7 +546,8 @@ impl State {
     /// retransmission timers run on their own clocks), so the deadline is not polled here.
     fn queue_forwarded(&mut self, key: u64) {
         if let Some(peer) = self.peers.get_mut(&key) {
-            self.net.queue_pending(&mut peer.pc);
+            let route = self.net.queue_pending(&mut peer.pc);
+            peer.note_route(route);
         }
     }
 
@@ -551,7 +560,8 @@ impl State {
                 self.inbox = inbox;
                 return;
             };
-            self.net.send_pending(&mut peer.pc);
+            let route = self.net.send_pending(&mut peer.pc);
+            peer.note_route(route);
             while let Some(event) = peer.pc.poll_event() {
                 match event {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
@@ -590,9 +600,11 @@ impl State {
             }
         }
         self.inbox = inbox;
+        self.handle_viewer_feedback(key, now);
         if let Some(peer) = self.peers.get_mut(&key) {
             // Writes produced while handling the messages (PLIs, reports) go out now.
-            self.net.send_pending(&mut peer.pc);
+            let route = self.net.send_pending(&mut peer.pc);
+            peer.note_route(route);
             peer.next_timeout = peer.pc.poll_timeout();
             self.timers.schedule(key, peer);
             if live_changed {
@@ -647,7 +659,7 @@ impl State {
             Role::Subscriber(_) => self.counters.viewers.fetch_sub(1, Ordering::Relaxed),
         };
         let _ = peer.pc.close();
-        self.net.send_pending(&mut peer.pc);
+        let _ = self.net.send_pending(&mut peer.pc);
         self.by_ufrag.remove(&peer.ufrag);
         self.by_session.remove(&peer.session);
         for addr in &peer.addrs {

@@ -9,21 +9,28 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::task::Poll;
 
-use bytes::BytesMut;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::sansio::Protocol;
 use tokio::net::UdpSocket;
 
+use crate::direct::Datagram;
+
 /// Datagrams per `sendmmsg` call.
 const BATCH: usize = 64;
+
+/// The destination of a datagram if it is DTLS, RTP or RTCP (RFC 7983's first byte ranges):
+/// those go only on the selected candidate pair, while STUN checks also try others.
+fn media_route(datagram: &[u8], socket: usize, to: SocketAddr) -> Option<(usize, SocketAddr)> {
+    matches!(datagram.first(), Some(20..=63 | 128..=191)).then_some((socket, to))
+}
 
 pub(super) struct Net {
     pub sockets: Vec<UdpSocket>,
     pub local_addrs: Vec<SocketAddr>,
     /// Datagrams queued for the next [`Net::send_queued`]: socket index, destination, bytes.
-    queued: Vec<(usize, SocketAddr, BytesMut)>,
+    queued: Vec<Datagram>,
     headers: MultiHeaders<SockaddrStorage>,
 }
 
@@ -45,10 +52,18 @@ impl Net {
         }
     }
 
-    /// Queues everything the peer connection has to send, for [`Net::send_queued`].
-    pub fn queue_pending(&mut self, pc: &mut RTCPeerConnection) {
+    /// The queue [`Net::send_queued`] sends, for datagrams made outside a peer connection.
+    pub fn outbox(&mut self) -> &mut Vec<Datagram> {
+        &mut self.queued
+    }
+
+    /// Queues everything the peer connection has to send, for [`Net::send_queued`]. Returns
+    /// where the last DTLS or RTCP datagram went (see [`media_route`]).
+    pub fn queue_pending(&mut self, pc: &mut RTCPeerConnection) -> Option<(usize, SocketAddr)> {
+        let mut route = None;
         while let Some(msg) = pc.poll_write() {
             if let Some(socket) = self.socket_for(msg.transport.local_addr) {
+                route = media_route(&msg.message, socket, msg.transport.peer_addr).or(route);
                 self.queued
                     .push((socket, msg.transport.peer_addr, msg.message));
             }
@@ -56,6 +71,7 @@ impl Net {
         if self.queued.len() >= BATCH * 4 {
             self.send_queued();
         }
+        route
     }
 
     /// Sends the queued datagrams, a batch per system call. As with single sends, a full
@@ -82,7 +98,7 @@ impl Net {
         self.queued = queued;
     }
 
-    fn send_run(&mut self, socket: usize, run: &[(usize, SocketAddr, BytesMut)]) {
+    fn send_run(&mut self, socket: usize, run: &[Datagram]) {
         let fd = self.sockets[socket].as_raw_fd();
         let mut sent = 0;
         while sent < run.len() {
@@ -121,17 +137,21 @@ impl Net {
 
     /// Sends everything the peer connection has queued. A full socket buffer drops the
     /// datagram, as a congested link would; retransmission and keyframe requests recover.
-    pub fn send_pending(&self, pc: &mut RTCPeerConnection) {
+    /// Returns where the last DTLS or RTCP datagram went (see [`media_route`]).
+    pub fn send_pending(&self, pc: &mut RTCPeerConnection) -> Option<(usize, SocketAddr)> {
+        let mut route = None;
         while let Some(msg) = pc.poll_write() {
             let Some(socket) = self.socket_for(msg.transport.local_addr) else {
                 continue;
             };
+            route = media_route(&msg.message, socket, msg.transport.peer_addr).or(route);
             if let Err(error) =
                 self.sockets[socket].try_send_to(&msg.message, msg.transport.peer_addr)
             {
                 tracing::trace!(%error, to = %msg.transport.peer_addr, "datagram dropped");
             }
         }
+        route
     }
 
     /// Waits for a datagram on any of the sockets.

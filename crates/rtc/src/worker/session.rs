@@ -8,10 +8,12 @@ use std::time::Instant;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
 };
 
 use super::{Peer, Role, State, WorkerStats};
+use crate::direct::Transport;
+use crate::direct::keys::KeyCapture;
 use crate::engine::StreamRoute;
 use crate::peer::{self, PeerOptions};
 use crate::publisher::Publisher;
@@ -37,23 +39,40 @@ impl State {
         let feedback = options
             .as_ref()
             .map(|_| Arc::new(crate::feedback::PeerFeedback::default()));
+        let key_capture = match options {
+            Some(_) => {
+                Some(KeyCapture::new().map_err(|e| RtcError::PeerConnection(e.to_string()))?)
+            }
+            None => None,
+        };
+        let dtls_role = peer::answering_dtls_role(&offer.sdp);
         let mut pc = peer::build(
             PeerOptions {
                 ice_servers: &self.ice_servers,
                 credentials: Some((ufrag.clone(), pwd)),
-                answering_role: Some(peer::answering_dtls_role(&offer.sdp)),
+                answering_role: Some(dtls_role),
                 feedback: feedback.clone(),
+                key_capture: key_capture.clone(),
                 sends_media: options.is_some(),
                 receives_media: options.is_none(),
             },
             now,
         )
         .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
-        let mut subscriber = match (&options, feedback) {
-            (Some(options), Some(feedback)) => Some(
-                Subscriber::add_tracks(&mut pc, options.max_layer.unwrap_or(Layer::High), feedback)
+        let mut subscriber = match (&options, feedback, key_capture) {
+            (Some(options), Some(feedback), Some(keys)) => {
+                let transport =
+                    Transport::new(keys, dtls_role == RTCDtlsRole::Client, feedback.clone());
+                Some(
+                    Subscriber::add_tracks(
+                        &mut pc,
+                        options.max_layer.unwrap_or(Layer::High),
+                        feedback,
+                        transport,
+                    )
                     .map_err(|e| RtcError::PeerConnection(e.to_string()))?,
-            ),
+                )
+            }
             _ => None,
         };
         pc.set_remote_description(now, offer)

@@ -1,0 +1,432 @@
+//! The direct media path: a viewer's RTP leaves without passing through webrtc-rs.
+//!
+//! webrtc-rs negotiates the viewer's connection (ICE, DTLS, SDP) and handles its RTCP, but
+//! each RTP packet written through it crosses every handler and interceptor of its pipeline,
+//! rebuilds the sender's parameters and is queued and re-queued on the way: most of the CPU a
+//! forwarded packet cost. Here greenroom does for its viewers what those interceptors did:
+//! - encrypts with an SRTP context of its own, keyed from the connection's DTLS handshake
+//!   ([`keys::KeyCapture`]), and sends to the candidate pair webrtc-rs last sent on;
+//! - numbers packets with the transport-wide sequence extension (when negotiated), remembers
+//!   their departures and turns the viewer's TWCC feedback into a GCC estimate;
+//! - keeps the last [`CACHE_PACKETS`] video packets and answers NACKs from them, as RTX
+//!   (RFC 4588) when negotiated;
+//! - counts what it sends for the sender reports it writes through the connection (RTCP still
+//!   goes through webrtc-rs, so the viewer's receiver reports still give round-trip times).
+
+pub(crate) mod keys;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rtc::interceptor::{BandwidthEstimator, GCC_MIN_BITRATE, Gcc, History, convert_twcc};
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp::header::{EXTENSION_PROFILE_ONE_BYTE, Header};
+use rtc::shared::marshal::{Marshal, MarshalSize};
+use rtc::srtp::context::Context;
+
+use crate::feedback::PeerFeedback;
+use keys::KeyCapture;
+
+/// A datagram ready to leave: the worker socket's index, the destination, the bytes.
+pub(crate) type Datagram = (usize, SocketAddr, BytesMut);
+
+/// Video packets kept for retransmission per viewer (a power of two): about 1.8 s of a
+/// 1.5 Mbit/s layer, more than the round trips NACKs are answered within.
+pub(crate) const CACHE_PACKETS: usize = 256;
+/// Departures kept for feedback that is late or never comes.
+const HISTORY_HORIZON: Duration = Duration::from_secs(2);
+/// A viewer's estimate before any feedback (see `peer::INITIAL_ESTIMATE_BPS`).
+const INITIAL_ESTIMATE_BPS: f64 = 2_500_000.0;
+/// The estimate is never taken above this.
+const MAX_ESTIMATE_BPS: f64 = 50_000_000.0;
+/// How often each stream sends a sender report.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Seconds from the NTP epoch (1900) to the Unix epoch.
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// One outbound stream (the viewer's audio or video) as the direct path sends it.
+pub(crate) struct Outbound {
+    pub ssrc: u32,
+    clock_rate: u32,
+    /// The negotiated id of the transport-wide sequence number extension.
+    twcc_ext: Option<u8>,
+    /// RTX: its SSRC, its next sequence number, and the RTX payload type of each media one.
+    rtx: Option<Rtx>,
+    cache: Option<Box<[Option<Sent>]>>,
+    packets: u32,
+    octets: u32,
+    /// RTP timestamp and instant of the last packet, for the sender report's clock mapping.
+    last: Option<(u32, Instant)>,
+    last_report: Option<Instant>,
+}
+
+struct Rtx {
+    ssrc: u32,
+    sequence_number: u16,
+    payload_types: Vec<(u8, u8)>,
+}
+
+/// A packet kept for retransmission.
+struct Sent {
+    sequence_number: u16,
+    timestamp: u32,
+    marker: bool,
+    payload_type: u8,
+    payload: Bytes,
+}
+
+/// What a viewer's transport needs to send on its own: keys, destination, congestion control.
+pub(crate) struct Transport {
+    keys: Arc<KeyCapture>,
+    is_client: bool,
+    srtp: Option<Context>,
+    /// Set when the handshake gave no usable keys: media then goes through webrtc-rs.
+    keys_missing: bool,
+    route: Option<(usize, SocketAddr)>,
+    twcc_sequence: u16,
+    history: History,
+    gcc: Gcc,
+    last_target: f64,
+    feedback: Arc<PeerFeedback>,
+    /// Reused for each packet's plaintext.
+    scratch: BytesMut,
+}
+
+/// One packet to send.
+pub(crate) struct Rtp<'a> {
+    pub payload_type: u8,
+    pub sequence_number: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: &'a Bytes,
+}
+
+impl Outbound {
+    pub(crate) fn new(ssrc: u32, clock_rate: u32, video: bool) -> Outbound {
+        Outbound {
+            ssrc,
+            clock_rate,
+            twcc_ext: None,
+            rtx: None,
+            cache: video.then(|| (0..CACHE_PACKETS).map(|_| None).collect()),
+            packets: 0,
+            octets: 0,
+            last: None,
+            last_report: None,
+        }
+    }
+
+    /// What the answer negotiated: the transport-wide CC extension id, and RTX (its SSRC and
+    /// the RTX payload type of each media payload type) when the viewer takes it.
+    pub(crate) fn bind(&mut self, twcc_ext: Option<u8>, rtx: Option<(u32, Vec<(u8, u8)>)>) {
+        self.twcc_ext = twcc_ext;
+        self.rtx = rtx
+            .filter(|(_, types)| !types.is_empty())
+            .map(|(ssrc, payload_types)| Rtx {
+                ssrc,
+                sequence_number: rand::random(),
+                payload_types,
+            });
+    }
+
+    /// A sender report when one is due: every [`REPORT_INTERVAL`] once something was sent.
+    pub(crate) fn due_report(&mut self, now: Instant) -> Option<SenderReport> {
+        let (timestamp, at) = self.last?;
+        if self
+            .last_report
+            .is_some_and(|t| now.saturating_duration_since(t) < REPORT_INTERVAL)
+        {
+            return None;
+        }
+        self.last_report = Some(now);
+        let elapsed = now.saturating_duration_since(at);
+        let ticks = (elapsed.as_secs_f64() * f64::from(self.clock_rate)) as u32;
+        Some(SenderReport {
+            ssrc: self.ssrc,
+            ntp_time: ntp_now(),
+            rtp_time: timestamp.wrapping_add(ticks),
+            packet_count: self.packets,
+            octet_count: self.octets,
+            ..Default::default()
+        })
+    }
+}
+
+/// The wall clock as a 64-bit NTP timestamp.
+fn ntp_now() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since.as_secs() + NTP_UNIX_OFFSET;
+    let fraction = (u64::from(since.subsec_nanos()) << 32) / 1_000_000_000;
+    (seconds << 32) | fraction
+}
+
+impl Transport {
+    pub(crate) fn new(
+        keys: Arc<KeyCapture>,
+        is_client: bool,
+        feedback: Arc<PeerFeedback>,
+    ) -> Transport {
+        Transport {
+            keys,
+            is_client,
+            srtp: None,
+            keys_missing: false,
+            route: None,
+            twcc_sequence: rand::random(),
+            history: History::new(),
+            gcc: Gcc::new(INITIAL_ESTIMATE_BPS, GCC_MIN_BITRATE, MAX_ESTIMATE_BPS),
+            last_target: 0.0,
+            feedback,
+            scratch: BytesMut::with_capacity(1500),
+        }
+    }
+
+    /// Where webrtc-rs last sent this connection's DTLS or RTCP: the selected candidate pair.
+    pub(crate) fn set_route(&mut self, route: (usize, SocketAddr)) {
+        self.route = Some(route);
+    }
+
+    /// Whether media can go the direct way (connected, keys and destination known). The
+    /// context is built on first use, after the handshake.
+    pub(crate) fn ready(&mut self) -> bool {
+        if self.srtp.is_none() && !self.keys_missing {
+            self.srtp = self.keys.outbound_context(self.is_client);
+            if self.srtp.is_some() {
+                tracing::debug!(route = ?self.route, "direct media path keyed");
+            } else {
+                self.keys_missing = true;
+                tracing::warn!("no SRTP keys from the handshake: media goes through webrtc-rs");
+            }
+        }
+        self.srtp.is_some() && self.route.is_some()
+    }
+
+    /// Whether the handshake gave no usable keys (media then goes through webrtc-rs).
+    pub(crate) fn keys_missing(&self) -> bool {
+        self.keys_missing
+    }
+
+    /// Sends one packet of `track`; returns its size on the wire, before encryption.
+    pub(crate) fn send(
+        &mut self,
+        track: &mut Outbound,
+        packet: Rtp<'_>,
+        now: Instant,
+        out: &mut Vec<Datagram>,
+    ) -> Option<usize> {
+        let size = self.seal(track.ssrc, track.twcc_ext, &packet, None, now, out)?;
+        track.packets = track.packets.wrapping_add(1);
+        track.octets = track.octets.wrapping_add(packet.payload.len() as u32);
+        track.last = Some((packet.timestamp, now));
+        if let Some(cache) = track.cache.as_mut() {
+            cache[usize::from(packet.sequence_number) % CACHE_PACKETS] = Some(Sent {
+                sequence_number: packet.sequence_number,
+                timestamp: packet.timestamp,
+                marker: packet.marker,
+                payload_type: packet.payload_type,
+                payload: packet.payload.clone(),
+            });
+        }
+        Some(size)
+    }
+
+    /// Answers a NACK for `track` from its cache; returns the packets resent.
+    pub(crate) fn retransmit(
+        &mut self,
+        track: &mut Outbound,
+        nack: &TransportLayerNack,
+        now: Instant,
+        out: &mut Vec<Datagram>,
+    ) -> usize {
+        let Some(cache) = track.cache.as_ref() else {
+            return 0;
+        };
+        let mut resent = 0;
+        for pair in &nack.nacks {
+            for sequence_number in pair.into_iter() {
+                let Some(sent) = cache[usize::from(sequence_number) % CACHE_PACKETS]
+                    .as_ref()
+                    .filter(|s| s.sequence_number == sequence_number)
+                else {
+                    continue;
+                };
+                let rtx = track.rtx.as_mut().and_then(|rtx| {
+                    let pt = rtx
+                        .payload_types
+                        .iter()
+                        .find(|(media, _)| *media == sent.payload_type)?
+                        .1;
+                    let seq = rtx.sequence_number;
+                    rtx.sequence_number = seq.wrapping_add(1);
+                    Some((rtx.ssrc, pt, seq))
+                });
+                let sealed = match rtx {
+                    // RFC 4588: the original sequence number, then the original payload.
+                    Some((ssrc, payload_type, rtx_sequence)) => self.seal(
+                        ssrc,
+                        track.twcc_ext,
+                        &Rtp {
+                            payload_type,
+                            sequence_number: rtx_sequence,
+                            timestamp: sent.timestamp,
+                            marker: sent.marker,
+                            payload: &sent.payload,
+                        },
+                        Some(sent.sequence_number),
+                        now,
+                        out,
+                    ),
+                    None => self.seal(
+                        track.ssrc,
+                        track.twcc_ext,
+                        &Rtp {
+                            payload_type: sent.payload_type,
+                            sequence_number: sent.sequence_number,
+                            timestamp: sent.timestamp,
+                            marker: sent.marker,
+                            payload: &sent.payload,
+                        },
+                        None,
+                        now,
+                        out,
+                    ),
+                };
+                if sealed.is_some() {
+                    resent += 1;
+                }
+            }
+        }
+        resent
+    }
+
+    /// The viewer's transport-wide CC feedback: departures joined with arrivals, into GCC.
+    pub(crate) fn handle_twcc(&mut self, feedback: &TransportLayerCc, now: Instant) {
+        for acknowledgement in convert_twcc(feedback) {
+            self.history.on_twcc_feedback(now, acknowledgement);
+        }
+        let reports = self.history.take_reports();
+        self.gcc.on_reports(now, &reports);
+        let target = self.gcc.target_bitrate();
+        if target != self.last_target {
+            self.last_target = target;
+            self.feedback.set_twcc_estimate(target);
+        }
+    }
+
+    /// Forgets departures no feedback will come for.
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.history
+            .prune_before(now.checked_sub(HISTORY_HORIZON).unwrap_or(now));
+    }
+
+    /// Builds, numbers, records and encrypts one packet into `out`.
+    fn seal(
+        &mut self,
+        ssrc: u32,
+        twcc_ext: Option<u8>,
+        packet: &Rtp<'_>,
+        original_sequence: Option<u16>,
+        now: Instant,
+        out: &mut Vec<Datagram>,
+    ) -> Option<usize> {
+        let route = self.route?;
+        let srtp = self.srtp.as_mut()?;
+        let mut header = Header {
+            version: 2,
+            marker: packet.marker,
+            payload_type: packet.payload_type,
+            sequence_number: packet.sequence_number,
+            timestamp: packet.timestamp,
+            ssrc,
+            ..Default::default()
+        };
+        let twcc = twcc_ext.map(|id| {
+            let sequence = self.twcc_sequence;
+            self.twcc_sequence = sequence.wrapping_add(1);
+            (id, sequence)
+        });
+        if let Some((id, sequence)) = twcc {
+            header.extension = true;
+            header.extension_profile = EXTENSION_PROFILE_ONE_BYTE;
+            header
+                .set_extension(id, Bytes::copy_from_slice(&sequence.to_be_bytes()))
+                .ok()?;
+        }
+        let header_len = header.marshal_size();
+        let plain = &mut self.scratch;
+        plain.clear();
+        plain.resize(header_len, 0);
+        header.marshal_to(&mut plain[..]).ok()?;
+        if let Some(original) = original_sequence {
+            plain.put_u16(original);
+        }
+        plain.extend_from_slice(packet.payload);
+        let size = plain.len();
+        let sealed = match srtp.encrypt_rtp_with_header(plain, &header) {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                tracing::trace!(%error, "SRTP encryption failed");
+                return None;
+            }
+        };
+        self.history.add_outgoing(
+            ssrc,
+            packet.sequence_number,
+            twcc.is_some(),
+            twcc.map_or(0, |(_, sequence)| sequence),
+            size,
+            now,
+        );
+        out.push((route.0, route.1, sealed));
+        Some(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ntp_time_counts_from_1900() {
+        let ntp = ntp_now();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs();
+        assert!(((ntp >> 32) - NTP_UNIX_OFFSET).abs_diff(unix) <= 1);
+    }
+
+    #[test]
+    fn a_report_is_due_once_a_second_after_something_was_sent() {
+        let mut track = Outbound::new(7, 90_000, true);
+        let start = Instant::now();
+        assert!(track.due_report(start).is_none(), "nothing sent yet");
+        track.last = Some((1000, start));
+        track.packets = 3;
+        track.octets = 300;
+        let report = track
+            .due_report(start + Duration::from_millis(500))
+            .expect("a report is due");
+        assert_eq!(report.ssrc, 7);
+        assert_eq!(report.packet_count, 3);
+        assert_eq!(report.octet_count, 300);
+        // Half a second after the last packet at 90 kHz.
+        assert_eq!(report.rtp_time, 1000 + 45_000);
+        assert!(
+            track
+                .due_report(start + Duration::from_millis(900))
+                .is_none()
+        );
+        assert!(
+            track
+                .due_report(start + Duration::from_millis(1500))
+                .is_some()
+        );
+    }
+}
