@@ -285,6 +285,9 @@ describe('a viewer behind a narrow, then a lossy link', () => {
     console.log(`[network] 5 % loss for ${lossyMs} ms: ${summary}`);
     const session = await viewerSession();
     assert.ok(session.nacks_received > 0, `the server counted NACKs: ${JSON.stringify(session)}`);
+    const { body: metrics } = await server.api('GET', '/metrics', { admin: false });
+    const resent = /greenroom_viewer_retransmitted_packets_total (\d+)/.exec(metrics);
+    assert.ok(resent && Number(resent[1]) > 0, `the server resent packets: ${resent?.[0]}`);
   });
 });
 

@@ -331,4 +331,29 @@ mod tests {
         assert!(keys.outbound_context(true).is_some());
         assert!(keys.outbound_context(false).is_some());
     }
+
+    #[test]
+    fn an_aes_cm_connection_is_keyed_for_aes_cm() {
+        let keys = KeyCapture::new().expect("a built-in crypto provider");
+        let crypto = keys.crypto();
+        let mut mac = crypto
+            .new_hmac(HmacAlgorithm::Sha256, &[3u8; MASTER_SECRET_LEN])
+            .expect("HMAC-SHA256");
+        let mut seed = LABEL_EXTRACTOR_DTLS_SRTP.as_bytes().to_vec();
+        seed.extend([5u8; 64]);
+        let mut out = [0u8; 32];
+        mac.sign(&[&seed], &mut out).expect("sign");
+        crypto
+            .new_stream_cipher(StreamCipherAlgorithm::Aes128Ctr, &[4; 16])
+            .expect("AES-128-CTR");
+        // A later AEAD (the other direction's context) does not change the answer.
+        crypto
+            .new_aead(AeadAlgorithm::Aes128Gcm, &[2; 16])
+            .expect("AES-128-GCM");
+        assert!(matches!(
+            keys.crypto.captured.lock().expect("not poisoned").profile,
+            Some(ProtectionProfile::Aes128CmHmacSha1_80)
+        ));
+        assert!(keys.outbound_context(false).is_some());
+    }
 }

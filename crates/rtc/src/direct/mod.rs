@@ -37,8 +37,8 @@ pub(crate) type Datagram = (usize, SocketAddr, BytesMut);
 /// Video packets kept for retransmission per viewer (a power of two): about 1.8 s of a
 /// 1.5 Mbit/s layer, more than the round trips NACKs are answered within.
 pub(crate) const CACHE_PACKETS: usize = 256;
-/// Departures kept for feedback that is late or never comes.
-const HISTORY_HORIZON: Duration = Duration::from_secs(2);
+/// Departures kept for feedback that is late or never comes (viewers report every 50–100 ms).
+const HISTORY_HORIZON: Duration = Duration::from_secs(1);
 /// A viewer's estimate before any feedback (see `peer::INITIAL_ESTIMATE_BPS`).
 const INITIAL_ESTIMATE_BPS: f64 = 2_500_000.0;
 /// The estimate is never taken above this.

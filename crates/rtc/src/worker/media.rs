@@ -172,7 +172,7 @@ impl State {
             role: Role::Publisher(publisher),
             pc,
             ..
-        }) = self.peers.get_mut(&key)
+        }) = self.peers.get_mut(&key).map(Box::as_mut)
             && publisher.request_keyframe(pc, layer, now)
         {
             Counters::add(&self.counters.plis_to_publishers, 1);

@@ -236,7 +236,9 @@ struct State {
     controls: Vec<mpsc::Sender<Command>>,
     medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
     counters: Arc<Counters>,
-    peers: HashMap<u64, Peer>,
+    /// Boxed: a peer is some 11 KiB, and a map of them inline would carry up to as many again
+    /// in empty slots.
+    peers: HashMap<u64, Box<Peer>>,
     by_ufrag: HashMap<String, u64>,
     by_addr: HashMap<(usize, SocketAddr), u64>,
     by_session: HashMap<SessionId, u64>,
@@ -444,6 +446,7 @@ impl State {
                     .by_session
                     .get(&session)
                     .and_then(|k| self.peers.get_mut(k))
+                    .map(Box::as_mut)
                 {
                     Some(Peer {
                         role: Role::Subscriber(sub),
@@ -462,7 +465,7 @@ impl State {
                 reply,
             } => {
                 let key = self.by_session.get(&session).copied();
-                let result = match key.and_then(|k| Some((k, self.peers.get_mut(&k)?))) {
+                let result = match key.and_then(|k| Some((k, self.peers.get_mut(&k)?.as_mut()))) {
                     Some((
                         key,
                         peer @ Peer {

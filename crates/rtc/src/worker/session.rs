@@ -130,7 +130,7 @@ impl State {
         self.by_session.insert(session.clone(), key);
         self.peers.insert(
             key,
-            Peer {
+            Box::new(Peer {
                 session: session.clone(),
                 route,
                 pc,
@@ -144,7 +144,7 @@ impl State {
                 role,
                 remove: false,
                 scheduled: None,
-            },
+            }),
         );
         // The viewer's forwarder asks for a keyframe of its layer with the first packet it sees.
         self.drive(key, now);
@@ -303,7 +303,7 @@ impl State {
                 role: Role::Subscriber(sub),
                 session,
                 ..
-            }) = self.peers.get(key)
+            }) = self.peers.get(key).map(Box::as_ref)
             {
                 out.viewers.push(sub.stats(session));
             }
