@@ -254,7 +254,13 @@ describe('a viewer behind a narrow, then a lossy link', () => {
       (s) => s.video?.frameWidth === 1280,
       { timeoutMs: UP_TIMEOUT_MS, intervalMs: 1000 },
     );
-    console.log(`[network] limit lifted: 1280 wide again after ${Date.now() - liftedAt} ms`);
+    const backAfter = Date.now() - liftedAt;
+    const { body: metrics } = await server.api('GET', '/metrics', { admin: false });
+    const probes = /greenroom_bandwidth_probes_total (\d+)/.exec(metrics)?.[1];
+    const passed = /greenroom_bandwidth_probes_passed_total (\d+)/.exec(metrics)?.[1];
+    console.log(
+      `[network] limit lifted: 1280 wide again after ${backAfter} ms (probes: ${probes}, passed: ${passed})`,
+    );
     const session = await viewerSession();
     assert.equal(session.bandwidth_layer, 'f', JSON.stringify(session));
   });

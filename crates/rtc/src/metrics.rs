@@ -26,6 +26,9 @@ pub(crate) struct Counters {
     pub viewer_nacks: AtomicU64,
     /// Packets sent again in answer to viewers' NACKs.
     pub retransmissions: AtomicU64,
+    /// Probes of viewers' links, and those that showed the next layer fits.
+    pub probes: AtomicU64,
+    pub probes_passed: AtomicU64,
     /// Media packets another worker's full queue refused.
     pub cross_worker_drops: AtomicU64,
     pub publishers: AtomicI64,
@@ -58,6 +61,8 @@ pub struct MetricsSnapshot {
     pub bandwidth_upswitches: u64,
     pub viewer_nacks: u64,
     pub retransmissions: u64,
+    pub probes: u64,
+    pub probes_passed: u64,
     pub cross_worker_drops: u64,
     pub workers: u64,
 }
@@ -87,6 +92,8 @@ impl MetricsSnapshot {
             out.bandwidth_upswitches += get(&c.bandwidth_upswitches);
             out.viewer_nacks += get(&c.viewer_nacks);
             out.retransmissions += get(&c.retransmissions);
+            out.probes += get(&c.probes);
+            out.probes_passed += get(&c.probes_passed);
             out.cross_worker_drops += get(&c.cross_worker_drops);
         }
         for c in sets {
@@ -193,6 +200,18 @@ impl MetricsSnapshot {
             "counter",
             "Packets sent again from the send cache in answer to viewers' NACKs.",
             self.retransmissions,
+        );
+        metric(
+            "greenroom_bandwidth_probes_total",
+            "counter",
+            "Probes of viewers' links held below a layer by lost packets.",
+            self.probes,
+        );
+        metric(
+            "greenroom_bandwidth_probes_passed_total",
+            "counter",
+            "Probes that showed the viewer's link carries the next layer.",
+            self.probes_passed,
         );
         metric(
             "greenroom_cross_worker_drops_total",

@@ -22,8 +22,8 @@ use crate::worker::MediaPacket;
 use crate::{SessionId, ViewerStats};
 use greenroom_media::Codec;
 use greenroom_sfu::{
-    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, LossBound, PacketInfo,
-    TrackKind,
+    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, LossBound,
+    PROBE_DURATION, PacketInfo, TrackKind,
 };
 
 struct OutTrack {
@@ -67,6 +67,8 @@ pub(crate) struct Subscriber {
     selected_at: Option<Instant>,
     /// A cap change not yet counted by the worker.
     cap_change: Option<CapChange>,
+    /// A probe's outcome (passed or not) not yet counted by the worker.
+    probe_passed: Option<bool>,
     /// NACKed packets already counted by the worker.
     nacks_counted: u64,
     /// A selection ran since the worker last took the events.
@@ -94,6 +96,8 @@ pub(crate) struct Forwarded {
 pub(crate) struct SubscriberEvents {
     pub cap_change: Option<CapChange>,
     pub nacks: u64,
+    /// A probe of the viewer's link ended: whether it passed.
+    pub probe_passed: Option<bool>,
 }
 
 fn add_track(
@@ -194,6 +198,7 @@ impl Subscriber {
             selector: LayerSelector::new(),
             selected_at: None,
             cap_change: None,
+            probe_passed: None,
             nacks_counted: 0,
             events_ready: false,
             transport,
@@ -298,6 +303,13 @@ impl Subscriber {
             self.selected_at = Some(now);
             self.events_ready = true;
             self.transport.prune(now);
+            if let Some((probed, received)) = self.transport.take_probe_outcome(now) {
+                let passed = self.loss_bound.probe_done(now, probed, received);
+                if passed {
+                    self.transport.raise_estimate(probed);
+                }
+                self.probe_passed = Some(passed);
+            }
             let feedback = self.feedback.snapshot();
             self.loss_bound.update(
                 now,
@@ -305,16 +317,26 @@ impl Subscriber {
                 feedback.nacked,
                 self.bytes_sent,
             );
+            let [q, h, f, audio] = media.rates;
             let estimate = Self::estimate(&self.loss_bound, feedback.estimate_bps, feedback.source);
-            if let Some((estimate, _)) = estimate {
-                let [q, h, f, audio] = media.rates;
-                if let Some(change) =
+            // Probe when the estimate keeps the viewer below a layer it may have.
+            if let Some((estimate, _)) = estimate
+                && self.transport.can_probe(&track.out)
+                && let Some(wanted) =
+                    self.selector
+                        .up_need([q, h, f], media.available, audio, self.max_layer)
+                && let Some(rate) = self.loss_bound.probe_rate(now, estimate, wanted)
+            {
+                self.transport.start_probe(now, rate, PROBE_DURATION);
+            }
+            if let Some((estimate, source)) = estimate
+                && let Some(change) =
                     self.selector
                         .update(now, estimate, [q, h, f], media.available, audio)
-                {
-                    track.forwarder.set_bandwidth_cap(self.selector.cap());
-                    self.cap_change = Some(change);
-                }
+            {
+                tracing::debug!(?change, estimate, ?source, "viewer's layer cap changed");
+                track.forwarder.set_bandwidth_cap(self.selector.cap());
+                self.cap_change = Some(change);
             }
         }
         let before = track.forwarder.current_layer();
@@ -357,9 +379,11 @@ impl Subscriber {
                 marker: munged.marker,
                 payload: &payload,
             };
-            self.transport
-                .send(&mut track.out, packet, now, out)
-                .is_some()
+            let sent = self.transport.send(&mut track.out, packet, now, out);
+            if media.kind == TrackKind::Video {
+                self.transport.pad(&mut track.out, now, out);
+            }
+            sent.is_some()
         } else if self.transport.keys_missing() {
             result.through_connection = true;
             Self::write_through(pc, track, payload_type, &munged, payload, now)
@@ -455,6 +479,7 @@ impl Subscriber {
         Some(SubscriberEvents {
             cap_change: self.cap_change.take(),
             nacks,
+            probe_passed: self.probe_passed.take(),
         })
     }
 

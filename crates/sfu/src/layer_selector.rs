@@ -148,6 +148,29 @@ impl LayerSelector {
         None
     }
 
+    /// What the estimate must reach for the cap to go up one offered layer, up to `max` (the
+    /// next layer and the audio, with [`UP_HEADROOM`]); `None` at the top, at `max` or while
+    /// that layer is not measured. A probe of the link aims here.
+    pub fn up_need(
+        &self,
+        layer_bps: [u64; 3],
+        available: LayerSet,
+        audio_bps: u64,
+        max: Layer,
+    ) -> Option<u64> {
+        let offered = Layer::ALL
+            .into_iter()
+            .filter(|l| available.is_empty() || available.contains(*l));
+        let next = offered
+            .clone()
+            .find(|l| *l > self.cap)
+            .filter(|l| *l <= max)?;
+        // A cap below every offered layer has no current layer to climb from.
+        offered.clone().find(|l| *l <= self.cap)?;
+        let rate = layer_bps[next.index()];
+        (rate > 0).then(|| (rate.saturating_add(audio_bps) as f64 * UP_HEADROOM).ceil() as u64)
+    }
+
     fn switch(&mut self, now: Instant, to: Layer, change: CapChange) -> CapChange {
         self.cap = to;
         self.last_switch = Some(now);
@@ -203,6 +226,42 @@ mod tests {
             })
         );
         assert_eq!(selector.cap(), Layer::High);
+    }
+
+    #[test]
+    fn the_up_need_is_the_next_layer_with_headroom() {
+        let t0 = Instant::now();
+        let mut selector = LayerSelector::new();
+        assert_eq!(
+            selector.up_need(RATES, all(), AUDIO, Layer::High),
+            None,
+            "at the top"
+        );
+        // Collapse to the lowest layer.
+        selector.update(t0, 100_000, RATES, all(), AUDIO);
+        assert_eq!(selector.cap(), Layer::Low);
+        let need = ((RATES[1] + AUDIO) as f64 * UP_HEADROOM).ceil() as u64;
+        assert_eq!(
+            selector.up_need(RATES, all(), AUDIO, Layer::High),
+            Some(need)
+        );
+        assert_eq!(
+            selector.up_need(RATES, all(), AUDIO, Layer::Low),
+            None,
+            "pinned low"
+        );
+        // An estimate at that need climbs (once the hold is over): the need is exact.
+        assert!(
+            selector
+                .update(ms(t0, 5_000), need, RATES, all(), AUDIO)
+                .is_some()
+        );
+        assert_eq!(selector.cap(), Layer::Mid);
+        // An unmeasured next layer has no need yet.
+        assert_eq!(
+            selector.up_need([150_000, 500_000, 0], all(), AUDIO, Layer::High),
+            None
+        );
     }
 
     #[test]

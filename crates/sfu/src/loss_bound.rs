@@ -40,6 +40,10 @@ pub const CEILING_LIMIT_BPS: u64 = 50_000_000;
 pub const CEILING_FLOOR_BPS: f64 = 100_000.0;
 /// Fewer packets than this in a window say nothing.
 const MIN_PACKETS: u64 = 20;
+/// How long a probe of the link runs.
+pub const PROBE_DURATION: Duration = Duration::from_millis(500);
+/// A probe passes when the viewer received at least this share of the probed rate.
+pub const PROBE_PASS: f64 = 0.85;
 
 /// Counters at the start of the current window.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +65,12 @@ pub struct LossBound {
     backoff: Duration,
     /// The send rate of the previous window, bits per second.
     previous_rate_bps: f64,
+    /// A probe is running.
+    probing: bool,
+    /// No probe before then.
+    next_probe: Option<Instant>,
+    /// The wait after a failed probe (doubling, as after overflows).
+    probe_backoff: Duration,
 }
 
 impl LossBound {
@@ -126,6 +136,42 @@ impl LossBound {
     /// The ceiling in force, bits per second.
     pub fn bound_bps(&self) -> Option<u64> {
         self.ceiling_bps.map(|c| c.round() as u64)
+    }
+
+    /// Whether to probe the link now, and at what rate: when the estimate the layer is chosen
+    /// from (`estimate_bps`: the congestion controller's, lowered to this ceiling) keeps the
+    /// viewer below a layer that needs `wanted_bps`, the ceiling's hold is over and no probe
+    /// ran (or failed) too recently. Neither the ceiling's growth nor a congestion controller
+    /// held back by its own sending rate finds spare capacity quickly (half a minute from a
+    /// narrow spell back to the top layer); a probe that shows the link carries the next layer
+    /// takes the estimate there at once. The caller sends at the returned rate for
+    /// [`PROBE_DURATION`] and reports with [`LossBound::probe_done`].
+    pub fn probe_rate(&mut self, now: Instant, estimate_bps: u64, wanted_bps: u64) -> Option<u64> {
+        let holding = self.ceiling_bps.is_some() && self.grows_from.is_none_or(|from| now < from);
+        let waiting = self.next_probe.is_some_and(|at| now < at);
+        if self.probing || holding || waiting || estimate_bps >= wanted_bps {
+            return None;
+        }
+        self.probing = true;
+        Some(wanted_bps)
+    }
+
+    /// The outcome of a probe at `probed_bps`: what the viewer received over it (`None`: too
+    /// little feedback to tell). A pass lifts the ceiling to the probed rate; a failure waits
+    /// longer before the next probe. Returns whether it passed.
+    pub fn probe_done(&mut self, now: Instant, probed_bps: u64, received_bps: Option<u64>) -> bool {
+        self.probing = false;
+        let passed =
+            received_bps.is_some_and(|received| received as f64 >= probed_bps as f64 * PROBE_PASS);
+        if passed {
+            self.ceiling_bps = self.ceiling_bps.map(|c| c.max(probed_bps as f64));
+            self.probe_backoff = Duration::ZERO;
+            self.next_probe = Some(now + FIRST_BACKOFF);
+        } else {
+            self.probe_backoff = (self.probe_backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+            self.next_probe = Some(now + self.probe_backoff);
+        }
+        passed
     }
 }
 
@@ -247,5 +293,59 @@ mod tests {
             windows(&mut bound, &mut counters, ms(t0, 13_500 + k * 1_000), 1, 60);
         }
         assert_eq!(bound.backoff, MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_passed_probe_lifts_the_ceiling_and_a_failed_one_waits_longer() {
+        let base = Instant::now();
+        let mut bound = LossBound::new();
+        // 1 Mbit/s with half of it NACKed: a ceiling near 0.5 Mbit/s, held FIRST_BACKOFF.
+        bound.update(base, 0, 0, 0);
+        bound.update(ms(base, 300), 100, 50, 37_500);
+        let ceiling = bound.bound_bps().expect("a ceiling");
+        assert!(ceiling < 600_000, "{ceiling}");
+        let wanted = 2_000_000;
+        let held = bound.probe_rate(ms(base, 1_000), ceiling, wanted);
+        assert_eq!(held, None, "still held");
+        let after_hold = ms(base, 300 + FIRST_BACKOFF.as_millis() as u64);
+        let fits = bound.probe_rate(after_hold, ceiling, 400_000);
+        assert_eq!(fits, None, "no limit");
+        assert_eq!(bound.probe_rate(after_hold, ceiling, wanted), Some(wanted));
+        let second = bound.probe_rate(after_hold, ceiling, wanted);
+        assert_eq!(second, None, "one at a time");
+        // Failed: the link carried a third of it. The next probe waits FIRST_BACKOFF, then more.
+        assert!(!bound.probe_done(after_hold, wanted, Some(700_000)));
+        assert!(bound.bound_bps().expect("a ceiling") < wanted);
+        let retry = after_hold + FIRST_BACKOFF;
+        let early = bound.probe_rate(retry - Duration::from_millis(1), ceiling, wanted);
+        assert_eq!(early, None);
+        assert_eq!(bound.probe_rate(retry, ceiling, wanted), Some(wanted));
+        assert!(!bound.probe_done(retry, wanted, None));
+        let backed_off = bound.probe_rate(retry + FIRST_BACKOFF, ceiling, wanted);
+        assert_eq!(backed_off, None, "backed off");
+        let again = retry + FIRST_BACKOFF * 2;
+        assert_eq!(bound.probe_rate(again, ceiling, wanted), Some(wanted));
+        // Passed: the ceiling is the probed rate.
+        assert!(bound.probe_done(again, wanted, Some(1_900_000)));
+        assert!(bound.bound_bps().expect("a ceiling") >= wanted);
+    }
+
+    #[test]
+    fn a_controller_held_below_the_next_layer_is_probed_without_a_ceiling() {
+        let base = Instant::now();
+        let mut bound = LossBound::new();
+        assert_eq!(bound.bound_bps(), None);
+        assert_eq!(
+            bound.probe_rate(base, 3_000_000, 2_000_000),
+            None,
+            "it fits"
+        );
+        assert_eq!(bound.probe_rate(base, 600_000, 2_000_000), Some(2_000_000));
+        assert!(bound.probe_done(base, 2_000_000, Some(1_800_000)));
+        assert_eq!(bound.bound_bps(), None, "a pass sets no ceiling");
+        assert_eq!(
+            bound.probe_rate(base + FIRST_BACKOFF / 2, 600_000, 2_000_000),
+            None
+        );
     }
 }

@@ -57,6 +57,8 @@ pub(crate) struct Outbound {
     /// RTX: its SSRC, its next sequence number, and the RTX payload type of each media one.
     rtx: Option<Rtx>,
     cache: Option<Box<[Option<Sent>]>>,
+    /// The newest packet sent (probes copy from there back).
+    newest: Option<u16>,
     packets: u32,
     octets: u32,
     /// RTP timestamp and instant of the last packet, for the sender report's clock mapping.
@@ -94,6 +96,34 @@ pub(crate) struct Transport {
     feedback: Arc<PeerFeedback>,
     /// Reused for each packet's plaintext.
     scratch: BytesMut,
+    probe: Option<Probe>,
+    /// The last probe's rate and what the viewer received of it, until taken.
+    probe_outcome: Option<(u64, Option<u64>)>,
+}
+
+/// Packets sent on top of the media per media packet while probing, at most.
+const PROBE_BURST: usize = 8;
+/// How long to wait for feedback on a probe after it ended.
+const PROBE_FEEDBACK_WAIT: Duration = Duration::from_secs(1);
+/// Arrivals spread over less than this tell no rate.
+const PROBE_MIN_SPAN: Duration = Duration::from_millis(100);
+
+/// A probe of the viewer's link (see `greenroom_sfu::LossBound::probe_rate`): RTX copies of
+/// recent video packets go out on top of the media until everything sent since the start
+/// reaches the probed rate; the viewer's transport-wide feedback on what left during the probe
+/// tells how much of it arrived, and over how long.
+struct Probe {
+    rate_bps: u64,
+    start: Instant,
+    end: Instant,
+    /// Bytes sent since the start, media and copies.
+    sent: u64,
+    /// Copies made so far (each takes the next older cached packet).
+    copies: u16,
+    /// Bytes of packets sent during the probe that the viewer reported received.
+    received: u64,
+    /// Earliest and latest of their arrivals, on the viewer's clock.
+    arrivals: Option<(Duration, Duration)>,
 }
 
 /// One packet to send.
@@ -113,6 +143,7 @@ impl Outbound {
             twcc_ext: None,
             rtx: None,
             cache: video.then(|| (0..CACHE_PACKETS).map(|_| None).collect()),
+            newest: None,
             packets: 0,
             octets: 0,
             last: None,
@@ -184,7 +215,87 @@ impl Transport {
             last_target: 0.0,
             feedback,
             scratch: BytesMut::with_capacity(1500),
+            probe: None,
+            probe_outcome: None,
         }
+    }
+
+    /// Whether probes can be sent and judged for this viewer: RTX copies to send, transport-wide
+    /// feedback to judge them by.
+    pub(crate) fn can_probe(&self, video: &Outbound) -> bool {
+        video.rtx.is_some() && video.twcc_ext.is_some() && self.srtp.is_some()
+    }
+
+    /// Starts probing at `rate_bps` for `duration`.
+    pub(crate) fn start_probe(&mut self, now: Instant, rate_bps: u64, duration: Duration) {
+        tracing::debug!(rate_bps, "probing the viewer's link");
+        self.probe = Some(Probe {
+            rate_bps,
+            start: now,
+            end: now + duration,
+            sent: 0,
+            copies: 0,
+            received: 0,
+            arrivals: None,
+        });
+    }
+
+    /// While probing, sends copies of cached video packets until what left since the probe
+    /// started reaches its rate. Returns the copies sent.
+    pub(crate) fn pad(
+        &mut self,
+        video: &mut Outbound,
+        now: Instant,
+        out: &mut Vec<Datagram>,
+    ) -> usize {
+        let mut copies = 0;
+        let mut tries = 0;
+        while copies < PROBE_BURST && tries < 64 {
+            let Some(probe) = self.probe.as_mut().filter(|p| now < p.end) else {
+                break;
+            };
+            let elapsed = now.saturating_duration_since(probe.start).as_secs_f64();
+            if probe.sent as f64 * 8.0 >= probe.rate_bps as f64 * elapsed {
+                break;
+            }
+            let Some(newest) = video.newest else {
+                break;
+            };
+            // The newest 64 packets, newest first, round and round.
+            let sequence_number = newest.wrapping_sub(probe.copies % 64);
+            probe.copies = probe.copies.wrapping_add(1);
+            tries += 1;
+            if self
+                .resend(video, sequence_number, true, now, out)
+                .is_some()
+            {
+                copies += 1;
+            }
+        }
+        copies
+    }
+
+    /// The outcome of the last probe once its feedback is in (or overdue): the probed rate and
+    /// the rate the viewer received, if the feedback tells.
+    pub(crate) fn take_probe_outcome(&mut self, now: Instant) -> Option<(u64, Option<u64>)> {
+        if let Some(probe) = &self.probe
+            && now >= probe.end + PROBE_FEEDBACK_WAIT
+        {
+            self.finish_probe();
+        }
+        self.probe_outcome.take()
+    }
+
+    fn finish_probe(&mut self) {
+        let Some(probe) = self.probe.take() else {
+            return;
+        };
+        let received = probe.arrivals.and_then(|(first, last)| {
+            let span = last.checked_sub(first).filter(|s| *s >= PROBE_MIN_SPAN)?;
+            Some((probe.received as f64 * 8.0 / span.as_secs_f64()) as u64)
+        });
+        tracing::debug!(rate_bps = probe.rate_bps, ?received, "probe done");
+        self.probe_outcome = Some((probe.rate_bps, received));
     }
 
     /// Where webrtc-rs last sent this connection's DTLS or RTCP: the selected candidate pair.
@@ -224,6 +335,7 @@ impl Transport {
         track.packets = track.packets.wrapping_add(1);
         track.octets = track.octets.wrapping_add(packet.payload.len() as u32);
         track.last = Some((packet.timestamp, now));
+        track.newest = Some(packet.sequence_number);
         if let Some(cache) = track.cache.as_mut() {
             cache[usize::from(packet.sequence_number) % CACHE_PACKETS] = Some(Sent {
                 sequence_number: packet.sequence_number,
@@ -244,65 +356,74 @@ impl Transport {
         now: Instant,
         out: &mut Vec<Datagram>,
     ) -> usize {
-        let Some(cache) = track.cache.as_ref() else {
-            return 0;
-        };
         let mut resent = 0;
         for pair in &nack.nacks {
             for sequence_number in pair.into_iter() {
-                let Some(sent) = cache[usize::from(sequence_number) % CACHE_PACKETS]
-                    .as_ref()
-                    .filter(|s| s.sequence_number == sequence_number)
-                else {
-                    continue;
-                };
-                let rtx = track.rtx.as_mut().and_then(|rtx| {
-                    let pt = rtx
-                        .payload_types
-                        .iter()
-                        .find(|(media, _)| *media == sent.payload_type)?
-                        .1;
-                    let seq = rtx.sequence_number;
-                    rtx.sequence_number = seq.wrapping_add(1);
-                    Some((rtx.ssrc, pt, seq))
-                });
-                let sealed = match rtx {
-                    // RFC 4588: the original sequence number, then the original payload.
-                    Some((ssrc, payload_type, rtx_sequence)) => self.seal(
-                        ssrc,
-                        track.twcc_ext,
-                        &Rtp {
-                            payload_type,
-                            sequence_number: rtx_sequence,
-                            timestamp: sent.timestamp,
-                            marker: sent.marker,
-                            payload: &sent.payload,
-                        },
-                        Some(sent.sequence_number),
-                        now,
-                        out,
-                    ),
-                    None => self.seal(
-                        track.ssrc,
-                        track.twcc_ext,
-                        &Rtp {
-                            payload_type: sent.payload_type,
-                            sequence_number: sent.sequence_number,
-                            timestamp: sent.timestamp,
-                            marker: sent.marker,
-                            payload: &sent.payload,
-                        },
-                        None,
-                        now,
-                        out,
-                    ),
-                };
-                if sealed.is_some() {
+                if self
+                    .resend(track, sequence_number, false, now, out)
+                    .is_some()
+                {
                     resent += 1;
                 }
             }
         }
         resent
+    }
+
+    /// Sends a cached packet again: as RTX (RFC 4588: the original sequence number, then the
+    /// original payload) when negotiated, else as it was (`rtx_only`: not at all).
+    fn resend(
+        &mut self,
+        track: &mut Outbound,
+        sequence_number: u16,
+        rtx_only: bool,
+        now: Instant,
+        out: &mut Vec<Datagram>,
+    ) -> Option<usize> {
+        let sent = track.cache.as_ref()?[usize::from(sequence_number) % CACHE_PACKETS]
+            .as_ref()
+            .filter(|s| s.sequence_number == sequence_number)?;
+        let rtx = track.rtx.as_mut().and_then(|rtx| {
+            let pt = rtx
+                .payload_types
+                .iter()
+                .find(|(media, _)| *media == sent.payload_type)?
+                .1;
+            let seq = rtx.sequence_number;
+            rtx.sequence_number = seq.wrapping_add(1);
+            Some((rtx.ssrc, pt, seq))
+        });
+        match rtx {
+            Some((ssrc, payload_type, rtx_sequence)) => self.seal(
+                ssrc,
+                track.twcc_ext,
+                &Rtp {
+                    payload_type,
+                    sequence_number: rtx_sequence,
+                    timestamp: sent.timestamp,
+                    marker: sent.marker,
+                    payload: &sent.payload,
+                },
+                Some(sent.sequence_number),
+                now,
+                out,
+            ),
+            None if rtx_only => None,
+            None => self.seal(
+                track.ssrc,
+                track.twcc_ext,
+                &Rtp {
+                    payload_type: sent.payload_type,
+                    sequence_number: sent.sequence_number,
+                    timestamp: sent.timestamp,
+                    marker: sent.marker,
+                    payload: &sent.payload,
+                },
+                None,
+                now,
+                out,
+            ),
+        }
     }
 
     /// The viewer's transport-wide CC feedback: departures joined with arrivals, into GCC.
@@ -311,11 +432,43 @@ impl Transport {
             self.history.on_twcc_feedback(now, acknowledgement);
         }
         let reports = self.history.take_reports();
+        if let Some(probe) = self.probe.as_mut() {
+            let mut past_the_end = false;
+            for report in &reports {
+                if report.departure >= probe.end {
+                    past_the_end = true;
+                } else if report.departure >= probe.start
+                    && report.arrived
+                    && let Some(arrival) = report.arrival
+                {
+                    probe.received += report.size as u64;
+                    probe.arrivals = Some(match probe.arrivals {
+                        Some((first, last)) => (first.min(arrival), last.max(arrival)),
+                        None => (arrival, arrival),
+                    });
+                }
+            }
+            if past_the_end {
+                self.finish_probe();
+            }
+        }
         self.gcc.on_reports(now, &reports);
         let target = self.gcc.target_bitrate();
         if target != self.last_target {
             self.last_target = target;
             self.feedback.set_twcc_estimate(target);
+        }
+    }
+
+    /// A passed probe showed the link carries `bits_per_second`: the congestion controller,
+    /// held back by what it was given to send, starts again from there (as libwebrtc resets
+    /// its delay-based estimate to a probe's result).
+    pub(crate) fn raise_estimate(&mut self, bits_per_second: u64) {
+        let rate = bits_per_second as f64;
+        if self.gcc.target_bitrate() < rate {
+            self.gcc = Gcc::new(rate, GCC_MIN_BITRATE, MAX_ESTIMATE_BPS);
+            self.last_target = rate;
+            self.feedback.set_twcc_estimate(rate);
         }
     }
 
@@ -384,6 +537,11 @@ impl Transport {
             now,
         );
         out.push((route.0, route.1, sealed));
+        if let Some(probe) = self.probe.as_mut()
+            && now < probe.end
+        {
+            probe.sent += size as u64;
+        }
         Some(size)
     }
 }

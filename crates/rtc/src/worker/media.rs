@@ -93,6 +93,10 @@ impl State {
                     None => {}
                 }
                 Counters::add(&self.counters.viewer_nacks, events.nacks);
+                if let Some(passed) = events.probe_passed {
+                    Counters::add(&self.counters.probes, 1);
+                    Counters::add(&self.counters.probes_passed, u64::from(passed));
+                }
             }
             if let Some(bytes) = forwarded.written {
                 Counters::add(&self.counters.rtp_out_packets, 1);
