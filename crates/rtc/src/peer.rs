@@ -156,9 +156,10 @@ pub(crate) fn media_engine() -> Result<MediaEngine, Error> {
 }
 
 /// Builds a peer connection: greenroom's codecs, the interceptors of the directions it has
-/// (NACK with a bounded send buffer, RTCP reports, TWCC feedback; for viewers GCC congestion
-/// control), keyframe requests delivered to the application, fixed ICE credentials (so the worker
-/// can route STUN by username) and short ICE timeouts (a vanished peer is noticed within seconds).
+/// (NACK with a bounded send buffer, RTCP reports, TWCC feedback; a viewer's session only the
+/// feedback tap, its media going on the direct path), keyframe requests delivered to the
+/// application, fixed ICE credentials (so the worker can route STUN by username) and short ICE
+/// timeouts (a vanished peer is noticed within seconds).
 pub(crate) fn build(options: PeerOptions<'_>, now: Instant) -> Result<RTCPeerConnection, Error> {
     let mut engine = media_engine()?;
     // MID/RID header extensions, and transport-wide CC (header extension and feedback) in

@@ -39,7 +39,8 @@ pub(crate) type Datagram = (usize, SocketAddr, BytesMut);
 pub(crate) const CACHE_PACKETS: usize = 256;
 /// Departures kept for feedback that is late or never comes (viewers report every 50–100 ms).
 const HISTORY_HORIZON: Duration = Duration::from_secs(1);
-/// A viewer's estimate before any feedback (see `peer::INITIAL_ESTIMATE_BPS`).
+/// A viewer's estimate before any feedback: enough for the top layer of a typical simulcast,
+/// so a good link is not held low while the estimate climbs; a bad one brings it down.
 const INITIAL_ESTIMATE_BPS: f64 = 2_500_000.0;
 /// The estimate is never taken above this.
 const MAX_ESTIMATE_BPS: f64 = 50_000_000.0;
