@@ -1,7 +1,7 @@
 //! What a viewer's RTCP says about its link, tapped from the interceptor chain.
 //!
 //! [`FeedbackTap`] sees every inbound RTCP packet on the read leg and every sender report
-//! leaving on the write leg. It keeps, in [`PeerFeedback`] (atomics, shared with the worker):
+//! leaving on the write leg. It keeps, in [`PeerFeedback`] (shared with the worker):
 //! - the GCC estimate from TWCC (set by the direct media path), or the viewer's REMB when it
 //!   only offers that;
 //! - the loss fraction and round-trip time from the viewer's receiver reports (RTT from

@@ -36,9 +36,8 @@ const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 /// interceptors, so it sees every inbound RTCP packet before anything consumes it, and every
 /// sender report leaving.
 const FEEDBACK_TAP_POSITION: usize = 1_500;
-/// Packets each sender keeps for retransmission (a power of two): about 1.8 s of a
-/// 1.5 Mbit/s video layer, more than the round trips NACKs are answered within.
-const NACK_BUFFER_PACKETS: u16 = 256;
+/// Packets each sender keeps for retransmission: as many as a viewer's direct path keeps.
+const NACK_BUFFER_PACKETS: u16 = crate::direct::CACHE_PACKETS as u16;
 
 /// Options for one peer connection.
 pub(crate) struct PeerOptions<'a> {

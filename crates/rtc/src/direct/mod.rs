@@ -392,39 +392,21 @@ impl Transport {
                 .1;
             let seq = rtx.sequence_number;
             rtx.sequence_number = seq.wrapping_add(1);
-            Some((rtx.ssrc, pt, seq))
+            Some((rtx.ssrc, pt, seq, Some(sent.sequence_number)))
         });
-        match rtx {
-            Some((ssrc, payload_type, rtx_sequence)) => self.seal(
-                ssrc,
-                track.twcc_ext,
-                &Rtp {
-                    payload_type,
-                    sequence_number: rtx_sequence,
-                    timestamp: sent.timestamp,
-                    marker: sent.marker,
-                    payload: &sent.payload,
-                },
-                Some(sent.sequence_number),
-                now,
-                out,
-            ),
-            None if rtx_only => None,
-            None => self.seal(
-                track.ssrc,
-                track.twcc_ext,
-                &Rtp {
-                    payload_type: sent.payload_type,
-                    sequence_number: sent.sequence_number,
-                    timestamp: sent.timestamp,
-                    marker: sent.marker,
-                    payload: &sent.payload,
-                },
-                None,
-                now,
-                out,
-            ),
-        }
+        let (ssrc, payload_type, sequence_number, original) = match rtx {
+            Some(rtx) => rtx,
+            None if rtx_only => return None,
+            None => (track.ssrc, sent.payload_type, sent.sequence_number, None),
+        };
+        let packet = Rtp {
+            payload_type,
+            sequence_number,
+            timestamp: sent.timestamp,
+            marker: sent.marker,
+            payload: &sent.payload,
+        };
+        self.seal(ssrc, track.twcc_ext, &packet, original, now, out)
     }
 
     /// The viewer's transport-wide CC feedback: departures joined with arrivals, into GCC.
