@@ -3,8 +3,6 @@
 //! (`GREENROOM_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`; without
 //! a reachable Postgres those tests fail).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use greenroom_control::{
     Channel, ControlError, NewStream, Role, Store, Stream, StreamAccess, StreamSettingsUpdate,
     StreamState, StreamStatus, ics,
@@ -12,7 +10,7 @@ use greenroom_control::{
 
 mod common;
 
-use common::Ctx;
+use common::{Ctx, now_ms};
 
 on_both_backends!(
     new_settings_read_back_identically,
@@ -29,13 +27,6 @@ on_both_backends!(
 );
 
 const HOUR_MS: i64 = 3_600_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 async fn channel(store: &Store, handle: &str) -> Channel {
     let account = store

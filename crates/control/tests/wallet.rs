@@ -8,7 +8,6 @@
 //! balance and tokens are neither made nor lost.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use greenroom_control::wallet::{
     TOKEN_ISSUER_ACCOUNT, channel_account, platform_sales_account, stripe_account, wallet_account,
@@ -18,11 +17,10 @@ use greenroom_control::{
     Role, Store, Stream, StreamAccess, StripeEvent, TokenPack, TransferKind,
 };
 use proptest::prelude::*;
-use serde_json::json;
 
 mod common;
 
-use common::Ctx;
+use common::{Ctx, charge_refunded, checkout_completed, now_ms};
 
 on_both_backends!(
     enrolling_spends_the_token_price_once_and_grants_the_stream,
@@ -30,13 +28,6 @@ on_both_backends!(
     the_same_stream_enrolled_twenty_times_at_once_spends_once,
     a_refunded_token_pack_takes_back_what_is_left,
 );
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 struct World {
     channel: Channel,
@@ -96,32 +87,6 @@ fn pack(tokens: i64) -> TokenPack {
     }
 }
 
-fn completed(event_id: &str, checkout_id: &str, payment_intent: &str, amount: i64) -> StripeEvent {
-    let payload = json!({
-        "id": event_id, "object": "event", "type": "checkout.session.completed",
-        "created": now_ms() / 1000,
-        "data": {"object": {
-            "id": format!("cs_{checkout_id}"), "object": "checkout.session", "mode": "payment",
-            "payment_status": "paid", "metadata": {"greenroom_checkout": checkout_id},
-            "payment_intent": payment_intent, "amount_total": amount, "currency": "usd"
-        }}
-    });
-    StripeEvent::parse(payload.to_string().as_bytes()).expect("parse the event")
-}
-
-fn refunded(event_id: &str, payment_intent: &str, amount: i64) -> StripeEvent {
-    let payload = json!({
-        "id": event_id, "object": "event", "type": "charge.refunded",
-        "created": now_ms() / 1000,
-        "data": {"object": {
-            "id": format!("ch_{payment_intent}"), "object": "charge",
-            "payment_intent": payment_intent, "amount": amount, "amount_refunded": amount,
-            "refunded": true, "currency": "usd"
-        }}
-    });
-    StripeEvent::parse(payload.to_string().as_bytes()).expect("parse the event")
-}
-
 /// Buys a pack of `tokens` through a checkout and its completed session.
 async fn buy_tokens(store: &Store, viewer: &Account, tokens: i64, n: usize) -> StripeEvent {
     let pack = pack(tokens);
@@ -129,11 +94,12 @@ async fn buy_tokens(store: &Store, viewer: &Account, tokens: i64, n: usize) -> S
         .create_checkout(NewCheckout::for_tokens(&viewer.id, &pack).expect("new checkout"))
         .await
         .expect("create a checkout");
-    let event = completed(
+    let event = checkout_completed(
         &format!("evt_buy_{n}"),
         &checkout.id,
         &format!("pi_{n}"),
         pack.amount_minor,
+        now_ms() / 1000,
     );
     let outcome = store
         .apply_stripe_event(&event, now_ms(), 500)
@@ -400,7 +366,7 @@ async fn a_refunded_token_pack_takes_back_what_is_left(ctx: Ctx) {
         .enroll_with_tokens(&w.viewer.id, &show.id, now_ms())
         .await
         .expect("enroll");
-    let refund = refunded("evt_r", "pi_1", 500);
+    let refund = charge_refunded("evt_r", "pi_1", 500, 500, now_ms() / 1000);
     let outcome = store
         .apply_stripe_event(&refund, now_ms(), 500)
         .await
@@ -475,7 +441,7 @@ async fn a_refunded_token_pack_takes_back_what_is_left(ctx: Ctx) {
         .enroll_with_tokens(&w.viewer.id, &other.id, now_ms())
         .await
         .expect("enroll");
-    let refund = refunded("evt_r2", "pi_2", 125);
+    let refund = charge_refunded("evt_r2", "pi_2", 125, 125, now_ms() / 1000);
     let outcome = store
         .apply_stripe_event(&refund, now_ms(), 500)
         .await
@@ -558,8 +524,13 @@ async fn play(ctx: Ctx, ops: Vec<Op>) {
             }
             Op::Refund(j) => {
                 if let Some((_, tokens, refunded_before)) = buys.get_mut(*j) {
-                    let event =
-                        refunded(&format!("evt_refund_{j}"), &format!("pi_{j}"), *tokens * 5);
+                    let event = charge_refunded(
+                        &format!("evt_refund_{j}"),
+                        &format!("pi_{j}"),
+                        *tokens * 5,
+                        *tokens * 5,
+                        now_ms() / 1000,
+                    );
                     let outcome = store
                         .apply_stripe_event(&event, now_ms(), 500)
                         .await

@@ -8,8 +8,11 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use futures::FutureExt;
-use greenroom_control::{Backend, Store};
+use greenroom_control::{Backend, Store, StripeEvent};
+use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
@@ -107,4 +110,66 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// The wall clock in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A Stripe event as its webhook delivers it, read by the store's own parser.
+pub fn stripe_event(id: &str, kind: &str, created_s: i64, object: Value) -> StripeEvent {
+    let payload = json!({
+        "id": id, "object": "event", "api_version": "2025-03-31.basil", "type": kind,
+        "created": created_s, "livemode": false,
+        "data": {"object": object}
+    });
+    StripeEvent::parse(payload.to_string().as_bytes()).expect("parse the event")
+}
+
+/// `checkout.session.completed` for a paid payment-mode checkout.
+pub fn checkout_completed(
+    id: &str,
+    checkout_id: &str,
+    payment_intent: &str,
+    amount: i64,
+    created_s: i64,
+) -> StripeEvent {
+    stripe_event(
+        id,
+        "checkout.session.completed",
+        created_s,
+        json!({
+            "id": format!("cs_{checkout_id}"), "object": "checkout.session", "mode": "payment",
+            "payment_status": "paid", "status": "complete",
+            "client_reference_id": checkout_id,
+            "metadata": {"greenroom_checkout": checkout_id},
+            "payment_intent": payment_intent, "subscription": null,
+            "amount_total": amount, "currency": "usd"
+        }),
+    )
+}
+
+/// `charge.refunded` for `amount_refunded` of a charge of `amount`.
+pub fn charge_refunded(
+    id: &str,
+    payment_intent: &str,
+    amount: i64,
+    amount_refunded: i64,
+    created_s: i64,
+) -> StripeEvent {
+    stripe_event(
+        id,
+        "charge.refunded",
+        created_s,
+        json!({
+            "id": format!("ch_{payment_intent}"), "object": "charge",
+            "payment_intent": payment_intent, "amount": amount,
+            "amount_refunded": amount_refunded, "refunded": amount_refunded >= amount,
+            "currency": "usd"
+        }),
+    )
 }

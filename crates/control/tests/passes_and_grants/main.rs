@@ -5,15 +5,12 @@
 //! account, and access follows the pass's scope, the grant's lifetime and the stream's replay
 //! window.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use greenroom_control::grant::DAY_MS;
 use greenroom_control::{
     Account, Channel, CheckoutPurpose, CheckoutStatus, CompTarget, ControlError, EventStatus,
     GrantSource, NewCheckout, NewPass, NewStream, Pass, PassKind, PassScope, Role, Store, Stream,
-    StreamAccess, StripeEvent, StripeIds, TipStatus,
+    StreamAccess, StripeIds, TipStatus,
 };
-use serde_json::json;
 
 mod access;
 mod catalogue;
@@ -21,16 +18,9 @@ mod checkouts;
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::Ctx;
+use common::{Ctx, checkout_completed, now_ms};
 
 on_both_backends!(passes_are_validated_before_anything_is_stored);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 struct World {
     channel: Channel,
@@ -107,30 +97,17 @@ fn stripe(n: u32) -> Option<StripeIds> {
     })
 }
 
-/// `checkout.session.completed` for a payment-mode checkout.
-fn completed(event_id: &str, checkout_id: &str, payment_intent: &str, amount: i64) -> StripeEvent {
-    let payload = json!({
-        "id": event_id, "object": "event", "type": "checkout.session.completed",
-        "created": now_ms() / 1000,
-        "data": {"object": {
-            "id": format!("cs_{event_id}"), "object": "checkout.session", "mode": "payment",
-            "payment_status": "paid", "metadata": {"greenroom_checkout": checkout_id},
-            "payment_intent": payment_intent, "amount_total": amount, "currency": "usd"
-        }}
-    });
-    StripeEvent::parse(payload.to_string().as_bytes()).expect("parse the event")
-}
-
 async fn buy(store: &Store, viewer: &Account, pass: &Pass, n: u32) -> greenroom_control::Grant {
     let checkout = store
         .create_checkout(NewCheckout::for_pass(&viewer.id, pass, 500).expect("new checkout"))
         .await
         .expect("create a checkout");
-    let event = completed(
+    let event = checkout_completed(
         &format!("evt_buy_{n}"),
         &checkout.id,
         &format!("pi_{n}"),
         pass.amount_minor,
+        now_ms() / 1000,
     );
     let outcome = store
         .apply_stripe_event(&event, now_ms(), 500)

@@ -6,8 +6,6 @@
 //! are ignored, and refunds — before or after the payment's own event — revoke what the
 //! payment bought and reverse its ledger movement, while a partial refund changes no grant.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use greenroom_control::grant::{
     REVOKED_REFUNDED, REVOKED_SUBSCRIPTION_DELETED, SUBSCRIPTION_LEEWAY_MS,
 };
@@ -17,63 +15,28 @@ use greenroom_control::{
     GrantSource, NewCheckout, NewPass, NewStream, Pass, PassKind, PassScope, Role, Store, Stream,
     StreamAccess, StripeEvent, StripeIds, TipStatus, TransferKind,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "../common/mod.rs"]
 mod common;
 mod refunds;
 mod subscriptions;
 
-use common::Ctx;
+use common::{
+    Ctx, charge_refunded as refunded, checkout_completed as completed, now_ms,
+    stripe_event as event,
+};
 
 on_both_backends!(a_completed_checkout_grants_the_pass_and_splits_the_fee);
 
 const FEE_BPS: u32 = 500;
 const DAY_S: i64 = 24 * 3600;
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn now_s() -> i64 {
     now_ms() / 1000
 }
 
 // ---- Stripe's JSON ----------------------------------------------------------------------
-
-fn event(id: &str, kind: &str, created_s: i64, object: Value) -> StripeEvent {
-    let payload = json!({
-        "id": id, "object": "event", "api_version": "2025-03-31.basil", "type": kind,
-        "created": created_s, "livemode": false,
-        "data": {"object": object}
-    });
-    StripeEvent::parse(payload.to_string().as_bytes()).expect("parse the event")
-}
-
-fn completed(
-    id: &str,
-    checkout_id: &str,
-    payment_intent: &str,
-    amount: i64,
-    created_s: i64,
-) -> StripeEvent {
-    event(
-        id,
-        "checkout.session.completed",
-        created_s,
-        json!({
-            "id": format!("cs_{checkout_id}"), "object": "checkout.session", "mode": "payment",
-            "payment_status": "paid", "status": "complete",
-            "client_reference_id": checkout_id,
-            "metadata": {"greenroom_checkout": checkout_id},
-            "payment_intent": payment_intent, "subscription": null,
-            "amount_total": amount, "currency": "usd"
-        }),
-    )
-}
 
 fn subscribed(id: &str, checkout_id: &str, subscription: &str, created_s: i64) -> StripeEvent {
     event(
@@ -138,26 +101,6 @@ fn subscription_event(
             "metadata": {"greenroom_checkout": checkout_id},
             "items": {"object": "list", "data": [{"id": "si_1",
                 "current_period_end": period_end_s, "price": {"id": "price_monthly"}}]}
-        }),
-    )
-}
-
-fn refunded(
-    id: &str,
-    payment_intent: &str,
-    amount: i64,
-    amount_refunded: i64,
-    created_s: i64,
-) -> StripeEvent {
-    event(
-        id,
-        "charge.refunded",
-        created_s,
-        json!({
-            "id": format!("ch_{payment_intent}"), "object": "charge",
-            "payment_intent": payment_intent, "amount": amount,
-            "amount_refunded": amount_refunded, "refunded": amount_refunded >= amount,
-            "currency": "usd"
         }),
     )
 }
