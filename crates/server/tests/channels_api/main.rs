@@ -224,51 +224,28 @@ async fn creators_run_their_channel_and_its_streams() {
         "price_tokens": 50,
         "replay_access_days": 7,
     });
-    api.refused(
-        Who::Nobody,
-        "POST",
-        "/api/v1/streams",
-        Some(new_stream.clone()),
-        401,
-        "unauthorized",
-    )
-    .await;
-    api.refused(
-        val,
-        "POST",
-        "/api/v1/streams",
-        Some(new_stream.clone()),
-        403,
-        "forbidden",
-    )
-    .await;
-    api.refused(
-        bob,
-        "POST",
-        "/api/v1/streams",
-        Some(new_stream.clone()),
-        403,
-        "forbidden",
-    )
-    .await;
-    api.refused(
-        ann,
-        "POST",
-        "/api/v1/streams",
-        Some(json!({"title": "x", "channel": "bob"})),
-        403,
-        "forbidden",
-    )
-    .await;
-    api.refused(
-        ann,
-        "POST",
-        "/api/v1/streams",
-        Some(json!({"title": "x", "source_url": "rtsp://10.0.0.1/x"})),
-        403,
-        "forbidden",
-    )
-    .await;
+    // Nobody signed in; a viewer; another creator; ann in bob's channel, or with an RTSP
+    // source (the admin's only).
+    for (who, body, status, code) in [
+        (Who::Nobody, new_stream.clone(), 401, "unauthorized"),
+        (val, new_stream.clone(), 403, "forbidden"),
+        (bob, new_stream.clone(), 403, "forbidden"),
+        (
+            ann,
+            json!({"title": "x", "channel": "bob"}),
+            403,
+            "forbidden",
+        ),
+        (
+            ann,
+            json!({"title": "x", "source_url": "rtsp://10.0.0.1/x"}),
+            403,
+            "forbidden",
+        ),
+    ] {
+        api.refused(who, "POST", "/api/v1/streams", Some(body), status, code)
+            .await;
+    }
     for bad in [
         json!({"title": "x", "scheduled_at": "tomorrow"}),
         json!({"title": "x", "scheduled_at": "2001-01-01T00:00:00Z"}),
