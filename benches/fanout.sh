@@ -5,7 +5,8 @@
 #   - what the subscribers received (bitrate, loss) — greenroom-load's JSON summary,
 #   - the server's CPU time per forwarded packet (utime+stime over the measured window divided by
 #     the packets the subscribers received in that window),
-#   - the server's resident memory per subscriber (RSS with N subscribers minus RSS before).
+#   - the server's resident memory per subscriber (RSS with N subscribers minus RSS before), and
+#     how many viewers the server carries without webrtc-rs by then (greenroom_viewers_detached).
 # The HLS transcoder is off: this measures the forwarding unit alone.
 #
 # Usage: benches/fanout.sh [SUBSCRIBERS] [SECONDS] [LAYER]     (or: make fanout FANOUT_ARGS="...")
@@ -59,15 +60,17 @@ for _ in $(seq 600); do
 done
 sleep 4
 T0=$(ticks); RSS1=$(rss_kib); START=$(date +%s.%N)
+DETACHED=$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^greenroom_viewers_detached / {print $2}')
 sleep $((SECONDS_MEASURED - 4))
 T1=$(ticks); END=$(date +%s.%N)
 wait $LOAD
-python3 - "$DATA/report.json" "$T0" "$T1" "$HZ" "$START" "$END" "$RSS0" "$RSS1" "$N" <<'PY'
+python3 - "$DATA/report.json" "$T0" "$T1" "$HZ" "$START" "$END" "$RSS0" "$RSS1" "$N" "${DETACHED:-0}" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 t0, t1, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 start, end = float(sys.argv[5]), float(sys.argv[6])
 rss0, rss1, n = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
+detached = int(sys.argv[10])
 s = report["summary"]
 window = end - start
 cpu = (t1 - t0) / hz
@@ -84,5 +87,6 @@ print(json.dumps({
     "server_cpu_us_per_forwarded_packet": round(cpu / window / pps * 1e6, 2) if pps else None,
     "server_rss_mib": round(rss1 / 1024, 1),
     "server_rss_kib_per_subscriber": round((rss1 - rss0) / n, 1),
+    "viewers_detached": detached,
 }, indent=2))
 PY

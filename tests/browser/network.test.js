@@ -294,6 +294,11 @@ describe('a viewer behind a narrow, then a lossy link', () => {
     const { body: metrics } = await server.api('GET', '/metrics', { admin: false });
     const resent = /greenroom_viewer_retransmitted_packets_total (\d+)/.exec(metrics);
     assert.ok(resent && Number(resent[1]) > 0, `the server resent packets: ${resent?.[0]}`);
+    // Every viewer here was carried without webrtc-rs after its handshake (NACKs, feedback and
+    // consent checks above went through the server's own path).
+    const viewers = Number(/greenroom_viewers (\d+)/.exec(metrics)?.[1]);
+    const detached = Number(/greenroom_viewers_detached (\d+)/.exec(metrics)?.[1]);
+    assert.ok(viewers > 0 && detached === viewers, `${detached} of ${viewers} viewers detached`);
   });
 });
 

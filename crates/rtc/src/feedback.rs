@@ -1,18 +1,19 @@
-//! What a viewer's RTCP says about its link, tapped from the interceptor chain.
+//! What a viewer's RTCP says about its link.
 //!
-//! [`FeedbackTap`] sees every inbound RTCP packet on the read leg and every sender report
-//! leaving on the write leg. It keeps, in [`PeerFeedback`] (shared with the worker):
+//! [`PeerFeedback::observe_rtcp`] takes in every RTCP packet the viewer sends: from
+//! [`FeedbackTap`] on the interceptor chain while webrtc-rs carries the connection, from the
+//! worker once the viewer is detached from it ([`crate::direct::ice`]). It keeps:
 //! - the GCC estimate from TWCC (set by the direct media path), or the viewer's REMB when it
 //!   only offers that;
 //! - the loss fraction and round-trip time from the viewer's receiver reports (RTT from
-//!   LSR/DLSR against the sender reports sent);
+//!   LSR/DLSR against the sender reports sent, which the direct path records);
 //! - the NACKed packets and keyframe requests received.
 //!
-//! It also marks PLI and FIR for delivery to the application, which relays them upstream, and
-//! for a viewer queues NACKs and transport-wide CC feedback ([`LinkFeedback`]) for the direct
-//! media path ([`crate::direct`]), which answers the first and turns the second into the GCC
-//! estimate. Queued here rather than delivered through webrtc-rs, which hands a compound RTCP
-//! packet to the application only when its first report names a known SSRC.
+//! The tap also marks PLI and FIR for delivery to the application, which relays them upstream.
+//! NACKs and transport-wide CC feedback are queued ([`LinkFeedback`]) for the direct media path
+//! ([`crate::direct`]), which answers the first and turns the second into the GCC estimate:
+//! queued here rather than delivered through webrtc-rs, which hands a compound RTCP packet to
+//! the application only when its first report names a known SSRC.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,8 +47,12 @@ pub struct PeerFeedback {
     nacked: AtomicU64,
     /// Feedback reports that changed the estimate.
     estimates: AtomicU64,
+    /// RTCP packets received from the viewer (compound packets, each counted once).
+    rtcp_received: AtomicU64,
     /// NACKs and congestion feedback not yet taken by the direct path.
     link: Mutex<Vec<LinkFeedback>>,
+    /// `(ssrc, NTP middle 32 bits, sent at)` of recent sender reports, for RTT.
+    sent_reports: Mutex<VecDeque<(u32, u32, Instant)>>,
 }
 
 /// Feedback the direct media path acts on.
@@ -118,13 +123,72 @@ impl PeerFeedback {
     pub fn estimate_updates(&self) -> u64 {
         self.estimates.load(Ordering::Relaxed)
     }
+
+    /// Whether the viewer has sent RTCP yet: proof that its side of the DTLS handshake is
+    /// complete (SRTCP is keyed from it).
+    pub(crate) fn heard_rtcp(&self) -> bool {
+        self.rtcp_received.load(Ordering::Relaxed) > 0
+    }
+
+    /// Takes in one compound RTCP packet from the viewer: REMB, receiver reports (loss, RTT),
+    /// and NACKs and transport-wide CC feedback queued for the direct path.
+    pub(crate) fn observe_rtcp(&self, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
+        self.rtcp_received.fetch_add(1, Ordering::Relaxed);
+        for packet in packets {
+            let any = packet.as_any();
+            if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                self.remb_bps
+                    .store(remb.bitrate.max(0.0) as u64, Ordering::Relaxed);
+            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                let count: usize = nack.nacks.iter().map(|pair| pair.into_iter().count()).sum();
+                self.nacked.fetch_add(count as u64, Ordering::Relaxed);
+                self.queue_link_feedback(LinkFeedback::Nack(nack.clone()));
+            } else if let Some(twcc) = any.downcast_ref::<TransportLayerCc>() {
+                self.queue_link_feedback(LinkFeedback::Twcc(twcc.clone(), now));
+            } else if let Some(report) = any.downcast_ref::<ReceiverReport>() {
+                for block in &report.reports {
+                    self.fraction_lost
+                        .store(u64::from(block.fraction_lost), Ordering::Relaxed);
+                    if let Some(rtt) =
+                        self.rtt(block.ssrc, block.last_sender_report, block.delay, now)
+                    {
+                        self.rtt_us.store(rtt, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remembers a sender report sent to the viewer, for the RTT its receiver reports give.
+    pub(crate) fn note_sender_report(&self, report: &SenderReport, now: Instant) {
+        if let Ok(mut sent) = self.sent_reports.lock() {
+            if sent.len() == SENT_REPORTS {
+                sent.pop_front();
+            }
+            let middle = ((report.ntp_time >> 16) & 0xffff_ffff) as u32;
+            sent.push_back((report.ssrc, middle, now));
+        }
+    }
+
+    /// RTT in microseconds from a report block's LSR and DLSR (RFC 3550 §6.4.1).
+    fn rtt(&self, ssrc: u32, lsr: u32, dlsr: u32, now: Instant) -> Option<u64> {
+        if lsr == 0 {
+            return None;
+        }
+        let sent = self.sent_reports.lock().ok()?;
+        let (_, _, sent_at) = sent
+            .iter()
+            .rev()
+            .find(|(s, ntp, _)| *s == ssrc && *ntp == lsr)?;
+        let elapsed_us = now.saturating_duration_since(*sent_at).as_micros() as u64;
+        let held_us = u64::from(dlsr) * 1_000_000 / 65_536;
+        elapsed_us.checked_sub(held_us).filter(|rtt| *rtt > 0)
+    }
 }
 
 /// The interceptor; see the module docs.
 pub(crate) struct FeedbackTap {
     feedback: Option<Arc<PeerFeedback>>,
-    /// `(ssrc, NTP middle 32 bits, sent at)` of recent sender reports.
-    sent_reports: VecDeque<(u32, u32, Instant)>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
@@ -134,69 +198,18 @@ impl FeedbackTap {
     pub(crate) fn new(feedback: Option<Arc<PeerFeedback>>) -> FeedbackTap {
         FeedbackTap {
             feedback,
-            sent_reports: VecDeque::with_capacity(SENT_REPORTS),
             read_queue: VecDeque::new(),
             write_queue: VecDeque::new(),
         }
     }
 
-    fn observe_read(&mut self, feedback: &PeerFeedback, msg: &TaggedPacket) {
-        let Packet::Rtcp(packets) = &msg.message.packet else {
-            return;
-        };
-        for packet in packets {
-            let any = packet.as_any();
-            if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
-                feedback
-                    .remb_bps
-                    .store(remb.bitrate.max(0.0) as u64, Ordering::Relaxed);
-            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
-                let count: usize = nack.nacks.iter().map(|pair| pair.into_iter().count()).sum();
-                feedback.nacked.fetch_add(count as u64, Ordering::Relaxed);
-                feedback.queue_link_feedback(LinkFeedback::Nack(nack.clone()));
-            } else if let Some(twcc) = any.downcast_ref::<TransportLayerCc>() {
-                feedback.queue_link_feedback(LinkFeedback::Twcc(twcc.clone(), msg.now));
-            } else if let Some(report) = any.downcast_ref::<ReceiverReport>() {
-                for block in &report.reports {
-                    feedback
-                        .fraction_lost
-                        .store(u64::from(block.fraction_lost), Ordering::Relaxed);
-                    if let Some(rtt) =
-                        self.rtt(block.ssrc, block.last_sender_report, block.delay, msg.now)
-                    {
-                        feedback.rtt_us.store(rtt, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-    }
-
-    /// RTT in microseconds from a report block's LSR and DLSR (RFC 3550 §6.4.1).
-    fn rtt(&self, ssrc: u32, lsr: u32, dlsr: u32, now: Instant) -> Option<u64> {
-        if lsr == 0 {
-            return None;
-        }
-        let (_, _, sent_at) = self
-            .sent_reports
-            .iter()
-            .rev()
-            .find(|(s, ntp, _)| *s == ssrc && *ntp == lsr)?;
-        let elapsed_us = now.saturating_duration_since(*sent_at).as_micros() as u64;
-        let held_us = u64::from(dlsr) * 1_000_000 / 65_536;
-        elapsed_us.checked_sub(held_us).filter(|rtt| *rtt > 0)
-    }
-
-    fn observe_write(&mut self, msg: &TaggedPacket) {
+    fn observe_write(feedback: &PeerFeedback, msg: &TaggedPacket) {
         let Packet::Rtcp(packets) = &msg.message.packet else {
             return;
         };
         for packet in packets {
             if let Some(report) = packet.as_any().downcast_ref::<SenderReport>() {
-                if self.sent_reports.len() == SENT_REPORTS {
-                    self.sent_reports.pop_front();
-                }
-                let middle = ((report.ntp_time >> 16) & 0xffff_ffff) as u32;
-                self.sent_reports.push_back((report.ssrc, middle, msg.now));
+                feedback.note_sender_report(report, msg.now);
             }
         }
     }
@@ -210,8 +223,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Some(feedback) = self.feedback.clone() {
-            self.observe_read(&feedback, &msg);
+        if let (Some(feedback), Packet::Rtcp(packets)) = (&self.feedback, &msg.message.packet) {
+            feedback.observe_rtcp(packets, msg.now);
         }
         if let Packet::Rtcp(packets) = &msg.message.packet
             && crate::peer::is_keyframe_request(packets)
@@ -227,8 +240,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if self.feedback.is_some() {
-            self.observe_write(&msg);
+        if let Some(feedback) = &self.feedback {
+            Self::observe_write(feedback, &msg);
         }
         self.write_queue.push_back(msg);
         Ok(())

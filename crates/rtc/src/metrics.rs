@@ -33,6 +33,8 @@ pub(crate) struct Counters {
     pub cross_worker_drops: AtomicU64,
     pub publishers: AtomicI64,
     pub viewers: AtomicI64,
+    /// Viewers whose connection greenroom carries without webrtc-rs after the handshake.
+    pub viewers_detached: AtomicI64,
 }
 
 impl Counters {
@@ -50,6 +52,8 @@ pub struct MetricsSnapshot {
     pub local_publishers: u64,
     /// WHEP viewers now.
     pub viewers: u64,
+    /// Of those, viewers carried without webrtc-rs after their handshake.
+    pub viewers_detached: u64,
     pub rtp_in_packets: u64,
     pub rtp_in_bytes: u64,
     pub rtp_out_packets: u64,
@@ -99,6 +103,7 @@ impl MetricsSnapshot {
         for c in sets {
             out.webrtc_publishers += gauge(&c.publishers);
             out.viewers += gauge(&c.viewers);
+            out.viewers_detached += gauge(&c.viewers_detached);
         }
         out
     }
@@ -128,6 +133,12 @@ impl MetricsSnapshot {
             "gauge",
             "WebRTC (WHEP) viewers connected now.",
             self.viewers,
+        );
+        metric(
+            "greenroom_viewers_detached",
+            "gauge",
+            "WHEP viewers carried on greenroom's own lightweight transport after the handshake.",
+            self.viewers_detached,
         );
         metric(
             "greenroom_rtc_workers",

@@ -86,8 +86,8 @@ pub(crate) struct Forwarded {
     pub wants: Option<Layer>,
     /// The viewer just switched layers.
     pub switched: bool,
-    /// Something was written through the peer connection (a sender report, or media when the
-    /// direct path is unavailable): the worker must drain it.
+    /// Something was written through the peer connection (media and its reports when the
+    /// handshake gave the direct path no keys): the worker must drain it.
     pub through_connection: bool,
 }
 
@@ -273,7 +273,7 @@ impl Subscriber {
     /// `out`, or through the peer connection when the handshake gave no usable keys.
     pub(crate) fn forward(
         &mut self,
-        pc: &mut RTCPeerConnection,
+        pc: Option<&mut RTCPeerConnection>,
         media: &MediaPacket,
         info: &PacketInfo<'_>,
         now: Instant,
@@ -354,39 +354,50 @@ impl Subscriber {
         let Some(payload_type) = track.payload_type(media.codec) else {
             return result;
         };
-        let payload = match munged.vp8 {
-            Some(rewrite) => {
-                let mut copy = BytesMut::from(&media.payload[..]);
-                if greenroom_media::vp8::rewrite_descriptor(
-                    &mut copy,
-                    rewrite.picture_id,
-                    rewrite.tl0picidx,
-                )
-                .is_err()
-                {
-                    return result;
-                }
-                copy.freeze()
-            }
-            None => media.payload.clone(),
-        };
-        let len = payload.len();
+        let len = media.payload.len();
         let sent = if self.transport.ready() {
             let packet = Rtp {
                 payload_type,
                 sequence_number: munged.sequence_number,
                 timestamp: munged.timestamp,
                 marker: munged.marker,
-                payload: &payload,
+                payload: &media.payload,
+                vp8: munged.vp8,
             };
             let sent = self.transport.send(&mut track.out, packet, now, out);
             if media.kind == TrackKind::Video {
                 self.transport.pad(&mut track.out, now, out);
             }
             sent.is_some()
-        } else if self.transport.keys_missing() {
+        } else if self.transport.keys_missing()
+            && let Some(pc) = pc
+        {
             result.through_connection = true;
-            Self::write_through(pc, track, payload_type, &munged, payload, now)
+            let payload = match munged.vp8 {
+                Some(rewrite) => {
+                    let mut copy = BytesMut::from(&media.payload[..]);
+                    if greenroom_media::vp8::rewrite_descriptor(
+                        &mut copy,
+                        rewrite.picture_id,
+                        rewrite.tl0picidx,
+                    )
+                    .is_err()
+                    {
+                        return result;
+                    }
+                    copy.freeze()
+                }
+                None => media.payload.clone(),
+            };
+            let sent = Self::write_through(pc, track, payload_type, &munged, payload, now);
+            // Without keys of its own the connection also carries the reports.
+            if let Some(report) = track.out.due_report(now)
+                && let Some(mut sender) = pc.rtp_sender(track.sender)
+                && let Err(error) = sender.write_rtcp(now, vec![Box::new(report)])
+            {
+                tracing::trace!(%error, "sender report not written");
+            }
+            sent
         } else {
             // Connected but nothing sent on the pair yet: the packet is lost like any other.
             false
@@ -399,15 +410,40 @@ impl Subscriber {
             }
             result.written = Some(len);
         }
-        if let Some(report) = track.out.due_report(now)
-            && let Some(mut sender) = pc.rtp_sender(track.sender)
+        if self.transport.ready()
+            && let Some(report) = track.out.due_report(now)
         {
-            match sender.write_rtcp(now, vec![Box::new(report)]) {
-                Ok(()) => result.through_connection = true,
-                Err(error) => tracing::trace!(%error, "sender report not written"),
-            }
+            self.transport.send_report(report, now, out);
         }
         result
+    }
+
+    /// Whether the worker can drop the viewer's peer connection (see [`crate::direct::ice`]).
+    pub(crate) fn can_detach(&self) -> bool {
+        self.transport.can_detach()
+    }
+
+    /// Prepares the direct path to carry the connection alone; false if it cannot.
+    pub(crate) fn detach(&mut self) -> bool {
+        self.transport.detach()
+    }
+
+    /// One SRTCP datagram from a detached viewer: what it says goes where the feedback tap
+    /// would have put it. Returns whether it asks for a keyframe; `None` if it did not open.
+    pub(crate) fn handle_rtcp(&mut self, datagram: &[u8], now: Instant) -> Option<bool> {
+        let packets = self.transport.open_rtcp(datagram)?;
+        self.feedback.observe_rtcp(&packets, now);
+        Some(crate::peer::is_keyframe_request(&packets))
+    }
+
+    /// An RTCP BYE for the viewer's streams (RFC 3550 §6.6), when the server ends a detached
+    /// session: there is no DTLS state left to send close_notify with.
+    pub(crate) fn goodbye(&mut self, out: &mut Vec<Datagram>) {
+        let bye = rtc::rtcp::goodbye::Goodbye {
+            sources: vec![self.audio.ssrc, self.video.ssrc],
+            reason: bytes::Bytes::from_static(b"session ended"),
+        };
+        self.transport.send_rtcp(&[Box::new(bye)], out);
     }
 
     /// The way without the direct path: webrtc-rs encrypts and sends.

@@ -237,6 +237,13 @@ async fn ice_restart_by_patch_keeps_the_session() {
         let publisher = publish(&engine, "restart", false).await;
         let viewer = watch(&engine, "restart", None).await;
         assert!(eventually(WAIT, || get(&viewer.counters.video_packets) > 50).await);
+        // Once the viewer's RTCP shows its handshake is done, the server carries the session
+        // without webrtc-rs: the restart below is answered by greenroom's own ICE responder.
+        assert!(
+            eventually(WAIT, || engine.metrics().viewers_detached == 1).await,
+            "the viewer is detached: {:?}",
+            engine.metrics()
+        );
 
         let fragment = viewer
             .control

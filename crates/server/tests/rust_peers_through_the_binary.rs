@@ -152,14 +152,37 @@ async fn rust_publisher_and_viewers_through_whip_and_whep() {
                 .collect();
             assert_eq!(widths, vec![320, 640, 1280], "{stream}");
 
-            let metrics = http
-                .get(format!("{base}/metrics"))
-                .send()
-                .await
-                .expect("GET /metrics")
-                .text()
-                .await
-                .expect("metrics text");
+            let scrape = || async {
+                http.get(format!("{base}/metrics"))
+                    .send()
+                    .await
+                    .expect("GET /metrics")
+                    .text()
+                    .await
+                    .expect("metrics text")
+            };
+            let detached = |metrics: &str| {
+                metrics
+                    .lines()
+                    .any(|l| l.trim() == "greenroom_viewers_detached 2")
+            };
+            // Both viewers have sent RTCP by now or soon: then the server carries their
+            // sessions without webrtc-rs, and their media keeps flowing.
+            let mut metrics = scrape().await;
+            for _ in 0..50 {
+                if detached(&metrics) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                metrics = scrape().await;
+            }
+            assert!(detached(&metrics), "{metrics}");
+            let audio_before = early.audio_packets.load(Ordering::Relaxed);
+            assert!(
+                eventually(|| early.audio_packets.load(Ordering::Relaxed) > audio_before + 20)
+                    .await,
+                "media keeps flowing to a detached viewer"
+            );
             let value = |name: &str| -> u64 {
                 metrics
                     .lines()

@@ -6,8 +6,9 @@
 //! and both randoms. [`KeyCapture`] is a provider that hands every operation to the default one
 //! and remembers that secret and seed, plus which SRTP protection profile the connection then
 //! builds its contexts for (GCM builds an AEAD, AES-CM a stream cipher). From those it derives
-//! the same keying material webrtc-rs does and builds an SRTP context of its own for the
-//! connection's outbound RTP, which webrtc-rs then never encrypts itself.
+//! the same keying material webrtc-rs does and builds SRTP contexts of its own: one for the
+//! connection's outbound RTP and RTCP, which webrtc-rs then never encrypts itself, and one for
+//! the viewer's RTCP once greenroom reads it without webrtc-rs (see [`super::ice`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -19,8 +20,11 @@ use rtc::crypto::{
 };
 use rtc::srtp::config::{Config, LABEL_EXTRACTOR_DTLS_SRTP};
 use rtc::srtp::context::Context;
+use rtc::srtp::option::srtcp_replay_protection;
 use rtc::srtp::protection_profile::ProtectionProfile;
 
+/// SRTCP indices remembered against replays of the peer's RTCP.
+const RTCP_REPLAY_WINDOW: usize = 128;
 /// Length of a TLS master secret (RFC 5246 §8.1).
 const MASTER_SECRET_LEN: usize = 48;
 
@@ -52,9 +56,19 @@ impl KeyCapture {
         }))
     }
 
-    /// The SRTP context for this side's outbound RTP, once the handshake has exported its keys.
-    /// `is_client`: this side is the DTLS client.
+    /// The SRTP context for this side's outbound RTP and RTCP, once the handshake has exported
+    /// its keys. `is_client`: this side is the DTLS client.
     pub(crate) fn outbound_context(&self, is_client: bool) -> Option<Context> {
+        self.context(is_client, true)
+    }
+
+    /// The SRTP context for the peer's RTCP (replay-protected), once the handshake has
+    /// exported its keys. `is_client`: this side is the DTLS client.
+    pub(crate) fn inbound_context(&self, is_client: bool) -> Option<Context> {
+        self.context(is_client, false)
+    }
+
+    fn context(&self, is_client: bool, local: bool) -> Option<Context> {
         let captured = self.crypto.captured.lock().ok()?;
         let (secret, seed) = captured.exporter.as_ref()?;
         let profile = captured.profile?;
@@ -67,15 +81,20 @@ impl KeyCapture {
         config
             .set_session_keys_from_keying_material(&material, is_client)
             .ok()?;
-        Context::new(
-            &config.keys.local_master_key,
-            &config.keys.local_master_salt,
-            profile,
-            None,
-            None,
-            crypto,
-        )
-        .ok()
+        let (key, salt, replay) = if local {
+            (
+                &config.keys.local_master_key,
+                &config.keys.local_master_salt,
+                None,
+            )
+        } else {
+            (
+                &config.keys.remote_master_key,
+                &config.keys.remote_master_salt,
+                Some(srtcp_replay_protection(RTCP_REPLAY_WINDOW)),
+            )
+        };
+        Context::new(key, salt, profile, None, replay, crypto).ok()
     }
 }
 
@@ -253,6 +272,25 @@ impl RTCCrypto for Capturing {
     }
 }
 
+/// A capture that has seen an AES-128-GCM handshake's export (the same one every call), as
+/// both ends of one connection would.
+#[cfg(test)]
+pub(crate) fn keyed_for_tests() -> Arc<KeyCapture> {
+    let keys = KeyCapture::new().expect("a built-in crypto provider");
+    let crypto = keys.crypto();
+    let mut mac = crypto
+        .new_hmac(HmacAlgorithm::Sha256, &[6u8; MASTER_SECRET_LEN])
+        .expect("HMAC-SHA256");
+    let mut seed = LABEL_EXTRACTOR_DTLS_SRTP.as_bytes().to_vec();
+    seed.extend([8u8; 64]);
+    let mut out = [0u8; 32];
+    mac.sign(&[&seed], &mut out).expect("sign");
+    crypto
+        .new_aead(AeadAlgorithm::Aes128Gcm, &[2; 16])
+        .expect("AES-128-GCM");
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +393,28 @@ mod tests {
             Some(ProtectionProfile::Aes128CmHmacSha1_80)
         ));
         assert!(keys.outbound_context(false).is_some());
+    }
+
+    /// Both ends keyed from the same handshake: what one side's outbound context seals, the
+    /// other's inbound context opens, once; a replay is refused.
+    #[test]
+    fn the_inbound_context_opens_what_the_peer_sealed() {
+        let (client, server) = (keyed_for_tests(), keyed_for_tests());
+        let mut sealing = client.outbound_context(true).expect("client keys");
+        let mut opening = server.inbound_context(false).expect("server keys");
+        // A receiver report: V=2, RC=0, PT=201, length 1, SSRC.
+        let report = [0x80, 201, 0, 1, 1, 2, 3, 4];
+        let sealed = sealing.encrypt_rtcp(&report).expect("sealed");
+        assert_ne!(&sealed[..], &report[..]);
+        let opened = opening.decrypt_rtcp(&sealed).expect("opened");
+        assert_eq!(&opened[..], &report[..]);
+        assert!(
+            opening.decrypt_rtcp(&sealed).is_err(),
+            "a replay is refused"
+        );
+        // The server's own outbound keys are not the client's.
+        let mut wrong = server.outbound_context(false).expect("server keys");
+        let other = wrong.encrypt_rtcp(&report).expect("sealed");
+        assert!(opening.decrypt_rtcp(&other).is_err());
     }
 }

@@ -10,9 +10,12 @@
 //!   their departures and turns the viewer's TWCC feedback into a GCC estimate;
 //! - keeps the last [`CACHE_PACKETS`] video packets and answers NACKs from them, as RTX
 //!   (RFC 4588) when negotiated;
-//! - counts what it sends for the sender reports it writes through the connection (RTCP still
-//!   goes through webrtc-rs, so the viewer's receiver reports still give round-trip times).
+//! - counts what it sends for the sender reports it seals and sends with the same keys (the
+//!   viewer's receiver reports give round-trip times against them);
+//! - once the viewer's side of the handshake is done, opens the viewer's RTCP itself, so the
+//!   worker can drop the viewer's `RTCPeerConnection` altogether ([`ice`]).
 
+pub(crate) mod ice;
 pub(crate) mod keys;
 
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rtc::interceptor::{BandwidthEstimator, GCC_MIN_BITRATE, Gcc, History, convert_twcc};
+use rtc::rtcp::Packet as RtcpPacket;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
@@ -29,6 +33,7 @@ use rtc::shared::marshal::{Marshal, MarshalSize};
 use rtc::srtp::context::Context;
 
 use crate::feedback::PeerFeedback;
+use greenroom_sfu::Vp8Rewrite;
 use keys::KeyCapture;
 
 /// A datagram ready to leave: the worker socket's index, the destination, the bytes.
@@ -73,20 +78,25 @@ struct Rtx {
     payload_types: Vec<(u8, u8)>,
 }
 
-/// A packet kept for retransmission.
+/// A packet kept for retransmission: the publisher's payload (shared by every viewer) and the
+/// VP8 descriptor rewrite this viewer's copy had, so the cache holds no copies of its own.
 struct Sent {
     sequence_number: u16,
     timestamp: u32,
     marker: bool,
     payload_type: u8,
     payload: Bytes,
+    vp8: Option<Vp8Rewrite>,
 }
 
 /// What a viewer's transport needs to send on its own: keys, destination, congestion control.
 pub(crate) struct Transport {
-    keys: Arc<KeyCapture>,
+    /// Until the connection is detached from webrtc-rs (the keys are taken then).
+    keys: Option<Arc<KeyCapture>>,
     is_client: bool,
     srtp: Option<Context>,
+    /// The viewer's RTCP, once read without webrtc-rs.
+    inbound: Option<Context>,
     /// Set when the handshake gave no usable keys: media then goes through webrtc-rs.
     keys_missing: bool,
     route: Option<(usize, SocketAddr)>,
@@ -133,7 +143,10 @@ pub(crate) struct Rtp<'a> {
     pub sequence_number: u16,
     pub timestamp: u32,
     pub marker: bool,
+    /// The publisher's payload, as received.
     pub payload: &'a Bytes,
+    /// VP8 descriptor fields this viewer's stream needs rewritten (applied while sealing).
+    pub vp8: Option<Vp8Rewrite>,
 }
 
 impl Outbound {
@@ -205,9 +218,10 @@ impl Transport {
         feedback: Arc<PeerFeedback>,
     ) -> Transport {
         Transport {
-            keys,
+            keys: Some(keys),
             is_client,
             srtp: None,
+            inbound: None,
             keys_missing: false,
             route: None,
             twcc_sequence: rand::random(),
@@ -308,7 +322,10 @@ impl Transport {
     /// context is built on first use, after the handshake.
     pub(crate) fn ready(&mut self) -> bool {
         if self.srtp.is_none() && !self.keys_missing {
-            self.srtp = self.keys.outbound_context(self.is_client);
+            self.srtp = self
+                .keys
+                .as_ref()
+                .and_then(|keys| keys.outbound_context(self.is_client));
             if self.srtp.is_some() {
                 tracing::debug!(route = ?self.route, "direct media path keyed");
             } else {
@@ -322,6 +339,71 @@ impl Transport {
     /// Whether the handshake gave no usable keys (media then goes through webrtc-rs).
     pub(crate) fn keys_missing(&self) -> bool {
         self.keys_missing
+    }
+
+    /// Whether the connection can do without webrtc-rs from now on: media and reports go the
+    /// direct way, and the viewer has sent RTCP (its side of the handshake is done).
+    pub(crate) fn can_detach(&self) -> bool {
+        self.srtp.is_some() && self.route.is_some() && self.feedback.heard_rtcp()
+    }
+
+    /// Keys the viewer's RTCP for reading here, and lets the handshake's keys go. False (and
+    /// nothing changed) when they give no context.
+    pub(crate) fn detach(&mut self) -> bool {
+        let Some(inbound) = self
+            .keys
+            .as_ref()
+            .and_then(|keys| keys.inbound_context(self.is_client))
+        else {
+            return false;
+        };
+        self.inbound = Some(inbound);
+        self.keys = None;
+        true
+    }
+
+    /// Opens one SRTCP datagram from the viewer (after [`Transport::detach`]).
+    pub(crate) fn open_rtcp(&mut self, datagram: &[u8]) -> Option<Vec<Box<dyn RtcpPacket>>> {
+        let plain = match self.inbound.as_mut()?.decrypt_rtcp(datagram) {
+            Ok(plain) => plain,
+            Err(error) => {
+                tracing::trace!(%error, "viewer's RTCP refused");
+                return None;
+            }
+        };
+        rtc::rtcp::packet::unmarshal(&mut &plain[..]).ok()
+    }
+
+    /// Seals and queues RTCP for the viewer; false when there are no keys or route yet.
+    pub(crate) fn send_rtcp(
+        &mut self,
+        packets: &[Box<dyn RtcpPacket>],
+        out: &mut Vec<Datagram>,
+    ) -> bool {
+        let (Some(route), Some(srtp)) = (self.route, self.srtp.as_mut()) else {
+            return false;
+        };
+        let sealed = rtc::rtcp::packet::marshal(packets)
+            .ok()
+            .and_then(|plain| srtp.encrypt_rtcp(&plain).ok());
+        match sealed {
+            Some(sealed) => {
+                out.push((route.0, route.1, sealed));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends a sender report on the direct path (remembered for the RTT).
+    pub(crate) fn send_report(
+        &mut self,
+        report: SenderReport,
+        now: Instant,
+        out: &mut Vec<Datagram>,
+    ) -> bool {
+        self.feedback.note_sender_report(&report, now);
+        self.send_rtcp(&[Box::new(report)], out)
     }
 
     /// Sends one packet of `track`; returns its size on the wire, before encryption.
@@ -344,6 +426,7 @@ impl Transport {
                 marker: packet.marker,
                 payload_type: packet.payload_type,
                 payload: packet.payload.clone(),
+                vp8: packet.vp8,
             });
         }
         Some(size)
@@ -405,6 +488,7 @@ impl Transport {
             timestamp: sent.timestamp,
             marker: sent.marker,
             payload: &sent.payload,
+            vp8: sent.vp8,
         };
         self.seal(ssrc, track.twcc_ext, &packet, original, now, out)
     }
@@ -502,7 +586,18 @@ impl Transport {
         if let Some(original) = original_sequence {
             plain.put_u16(original);
         }
+        let payload_at = plain.len();
         plain.extend_from_slice(packet.payload);
+        if let Some(rewrite) = packet.vp8
+            && greenroom_media::vp8::rewrite_descriptor(
+                &mut plain[payload_at..],
+                rewrite.picture_id,
+                rewrite.tl0picidx,
+            )
+            .is_err()
+        {
+            return None;
+        }
         let size = plain.len();
         let sealed = match srtp.encrypt_rtp_with_header(plain, &header) {
             Ok(sealed) => sealed,
@@ -532,6 +627,7 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
 
     #[test]
     fn ntp_time_counts_from_1900() {
@@ -569,5 +665,60 @@ mod tests {
                 .due_report(start + Duration::from_millis(1500))
                 .is_some()
         );
+    }
+
+    /// A viewer's VP8 descriptor rewrite is applied while sealing, and again to what a NACK
+    /// gets back from the cache, which keeps the publisher's payload itself.
+    #[test]
+    fn vp8_rewrites_are_sealed_in_and_kept_out_of_the_cache() {
+        let keys = keys::keyed_for_tests();
+        let mut viewer_side = keys::keyed_for_tests()
+            .inbound_context(true)
+            .expect("viewer keys");
+        let feedback = Arc::new(PeerFeedback::default());
+        let mut transport = Transport::new(keys, false, feedback);
+        transport.set_route((0, "127.0.0.1:40000".parse().expect("an address")));
+        assert!(transport.ready());
+        let mut video = Outbound::new(0x1234, 90_000, true);
+        // VP8 descriptor: X=1, S=1; I=1; 15-bit picture id 0x0102; then a payload byte.
+        let original = Bytes::from_static(&[0x90, 0x80, 0x81, 0x02, 0xaa]);
+        let rewrite = Vp8Rewrite {
+            picture_id: Some(0x0305),
+            tl0picidx: None,
+        };
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let packet = Rtp {
+            payload_type: 96,
+            sequence_number: 500,
+            timestamp: 9000,
+            marker: true,
+            payload: &original,
+            vp8: Some(rewrite),
+        };
+        transport
+            .send(&mut video, packet, now, &mut out)
+            .expect("sent");
+        let nack = TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 0x1234,
+            nacks: vec![NackPair {
+                packet_id: 500,
+                lost_packets: 0,
+            }],
+        };
+        assert_eq!(transport.retransmit(&mut video, &nack, now, &mut out), 1);
+        assert_eq!(out.len(), 2);
+        for (_, _, sealed) in &out {
+            let plain = viewer_side
+                .decrypt_rtp(sealed)
+                .expect("the viewer opens it");
+            assert_eq!(
+                &plain[plain.len() - 5..],
+                &[0x90, 0x80, 0x83, 0x05, 0xaa],
+                "the viewer's picture id"
+            );
+        }
+        assert_eq!(&original[..], &[0x90, 0x80, 0x81, 0x02, 0xaa]);
     }
 }

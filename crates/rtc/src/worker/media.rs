@@ -21,11 +21,17 @@ impl State {
         let Some(peer) = self.peers.get_mut(&key) else {
             return false;
         };
-        let Role::Publisher(publisher) = &mut peer.role else {
+        let Peer {
+            role: Role::Publisher(publisher),
+            pc: Some(pc),
+            route,
+            ..
+        } = peer.as_mut()
+        else {
             return false;
         };
         let Some((media, became_live)) =
-            publisher.handle_rtp(&mut peer.pc, &peer.route.stream, track_id, packet, now)
+            publisher.handle_rtp(pc, &route.stream, track_id, packet, now)
         else {
             return false;
         };
@@ -68,13 +74,16 @@ impl State {
             let Some(peer) = self.peers.get_mut(key) else {
                 continue;
             };
-            let Role::Subscriber(sub) = &mut peer.role else {
+            let Peer {
+                role: Role::Subscriber(sub),
+                pc,
+                connected: true,
+                ..
+            } = peer.as_mut()
+            else {
                 continue;
             };
-            if !peer.connected {
-                continue;
-            }
-            let forwarded = sub.forward(&mut peer.pc, media, &info, now, self.net.outbox());
+            let forwarded = sub.forward(pc.as_deref_mut(), media, &info, now, self.net.outbox());
             if let Some(layer) = forwarded.wants {
                 wanted.insert(layer);
             }
@@ -174,7 +183,7 @@ impl State {
         };
         if let Some(Peer {
             role: Role::Publisher(publisher),
-            pc,
+            pc: Some(pc),
             ..
         }) = self.peers.get_mut(&key).map(Box::as_mut)
             && publisher.request_keyframe(pc, layer, now)

@@ -3,7 +3,9 @@
 //!
 //! The loop waits for whichever comes first: a datagram, a control command, a media packet
 //! from another worker, or the earliest peer deadline. Every input is handed to the sans-IO peer
-//! connection, then the peer is drained (datagrams out, events, inbound RTP/RTCP). A publisher's
+//! connection, then the peer is drained (datagrams out, events, inbound RTP/RTCP); a viewer
+//! detached from its connection after the handshake ([`crate::direct::ice`]) is served by the
+//! worker itself (STUN answered, SRTCP read, liveness timed). A publisher's
 //! RTP is forwarded to local viewers right there and posted once to every other worker that
 //! hosts viewers of the stream.
 
@@ -15,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use rtc::crypto::RTCCryptoProvider;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
@@ -24,6 +27,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::direct::ice::{self, Responder};
 use crate::engine::{Directory, NO_WORKER, StreamRoute};
 use crate::metrics::Counters;
 use crate::peer::{self};
@@ -134,8 +138,15 @@ pub(crate) use session::sdp_attribute;
 pub(crate) struct Peer {
     pub session: SessionId,
     pub route: Arc<StreamRoute>,
-    pub pc: RTCPeerConnection,
+    /// The webrtc-rs connection; `None` once a viewer is detached from it (see
+    /// [`crate::direct::ice`]). Boxed so a detached viewer does not keep its 8.5 KiB.
+    pub pc: Option<Box<RTCPeerConnection>>,
+    /// A detached viewer's ICE, STUN and liveness.
+    pub detached: Option<Responder>,
+    /// The local ICE credentials (the ufrag routes STUN; the password is handed to the
+    /// [`Responder`] when the viewer is detached).
     pub ufrag: String,
+    pub pwd: String,
     pub etag: String,
     pub created: Instant,
     pub connected: bool,
@@ -236,6 +247,8 @@ struct State {
     controls: Vec<mpsc::Sender<Command>>,
     medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
     counters: Arc<Counters>,
+    /// Authenticates detached viewers' STUN.
+    crypto: Arc<dyn RTCCryptoProvider>,
     /// Boxed: a peer is some 11 KiB, and a map of them inline would carry up to as many again
     /// in empty slots.
     peers: HashMap<u64, Box<Peer>>,
@@ -292,6 +305,13 @@ impl Worker {
                 return;
             }
         };
+        let crypto = match rtc::crypto::default_provider() {
+            Ok(crypto) => crypto,
+            Err(error) => {
+                tracing::error!(%error, worker = self.index, "no cryptographic provider");
+                return;
+            }
+        };
         runtime.block_on(async move {
             let mut sockets = Vec::with_capacity(self.sockets.len());
             let mut local_addrs = Vec::with_capacity(self.sockets.len());
@@ -324,6 +344,7 @@ impl Worker {
                 controls: self.controls,
                 medias: self.medias,
                 counters: self.counters,
+                crypto,
                 peers: HashMap::new(),
                 by_ufrag: HashMap::new(),
                 by_addr: HashMap::new(),
@@ -517,7 +538,11 @@ impl State {
             self.by_addr.remove(&(socket, from));
             return;
         };
-        let result = peer.pc.handle_read(TaggedBytesMut {
+        let Some(pc) = peer.pc.as_deref_mut() else {
+            self.handle_detached(key, socket, from, data, now);
+            return;
+        };
+        let result = pc.handle_read(TaggedBytesMut {
             now,
             transport: TransportContext {
                 local_addr: self.net.local_addrs[socket],
@@ -533,14 +558,124 @@ impl State {
         self.drive(key, now);
     }
 
+    /// A datagram for a detached viewer: STUN is answered, SRTCP read, a DTLS alert ends the
+    /// session; anything else (a stray handshake record, RTP) is dropped.
+    fn handle_detached(
+        &mut self,
+        key: u64,
+        socket: usize,
+        from: SocketAddr,
+        data: &[u8],
+        now: Instant,
+    ) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Peer {
+            detached: Some(responder),
+            role: Role::Subscriber(sub),
+            session,
+            ..
+        } = peer.as_mut()
+        else {
+            return;
+        };
+        match data.first() {
+            Some(0..=3) => {
+                let Some(answered) = responder.answer(data, from, self.crypto.crypto(), now) else {
+                    tracing::trace!(session = %session, %from, "STUN refused");
+                    return;
+                };
+                self.net.send_to(socket, from, &answered.response);
+                if answered.nominated {
+                    sub.set_route((socket, from));
+                }
+            }
+            Some(20..=63) => {
+                if ice::is_dtls_alert(data) {
+                    self.remove_peer(key, "the viewer closed the connection");
+                }
+                return;
+            }
+            Some(128..=191) if ice::is_rtcp(data) => {
+                let Some(keyframe) = sub.handle_rtcp(data, now) else {
+                    return;
+                };
+                responder.heard(now);
+                if keyframe {
+                    self.handle_viewer_pli(key, now);
+                }
+                self.handle_viewer_feedback(key, now);
+            }
+            _ => return,
+        }
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.next_timeout = peer.detached.as_ref().map(Responder::deadline);
+            self.timers.schedule(key, peer);
+        }
+    }
+
+    /// Drops a viewer's webrtc-rs connection once the direct path can carry it alone: the
+    /// handshake is done on both sides and its keys are in hand (see [`crate::direct::ice`]).
+    fn detach(&mut self, key: u64, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Peer {
+            pc: Some(pc),
+            role: Role::Subscriber(sub),
+            connected: true,
+            session,
+            ..
+        } = peer.as_mut()
+        else {
+            return;
+        };
+        if !sub.can_detach() {
+            return;
+        }
+        let remote_ufrag = pc
+            .remote_description()
+            .and_then(|d| sdp_attribute(&d.sdp, "a=ice-ufrag:"));
+        let fragment = pc
+            .local_description()
+            .map(|d| crate::sdpfrag::answer_fragment(&d.sdp));
+        let (Some(remote_ufrag), Some(fragment)) = (remote_ufrag, fragment) else {
+            return;
+        };
+        if !sub.detach() {
+            tracing::warn!(session = %session, "no SRTCP keys: the viewer stays on webrtc-rs");
+            return;
+        }
+        // Whatever webrtc-rs still had to send goes first.
+        let _ = self.net.send_pending(pc);
+        peer.pc = None;
+        peer.detached = Some(Responder::new(
+            peer.ufrag.clone(),
+            std::mem::take(&mut peer.pwd),
+            remote_ufrag,
+            fragment,
+            now,
+        ));
+        peer.next_timeout = peer.detached.as_ref().map(Responder::deadline);
+        self.timers.schedule(key, peer);
+        self.counters
+            .viewers_detached
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(session = %peer.session, "viewer detached from webrtc-rs");
+    }
+
     /// Flushes a peer's outgoing datagrams only (the cheap path after forwarding a packet).
     fn flush(&mut self, key: u64) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let route = self.net.send_pending(&mut peer.pc);
+        let Some(pc) = peer.pc.as_deref_mut() else {
+            return;
+        };
+        let route = self.net.send_pending(pc);
+        peer.next_timeout = pc.poll_timeout();
         peer.note_route(route);
-        peer.next_timeout = peer.pc.poll_timeout();
         self.timers.schedule(key, peer);
     }
 
@@ -548,8 +683,10 @@ impl State {
     /// Writing RTP moves none of the connection's timers earlier (reports, keepalives and
     /// retransmission timers run on their own clocks), so the deadline is not polled here.
     fn queue_forwarded(&mut self, key: u64) {
-        if let Some(peer) = self.peers.get_mut(&key) {
-            let route = self.net.queue_pending(&mut peer.pc);
+        if let Some(peer) = self.peers.get_mut(&key)
+            && let Some(pc) = peer.pc.as_deref_mut()
+        {
+            let route = self.net.queue_pending(pc);
             peer.note_route(route);
         }
     }
@@ -563,32 +700,44 @@ impl State {
                 self.inbox = inbox;
                 return;
             };
-            let route = self.net.send_pending(&mut peer.pc);
-            peer.note_route(route);
-            while let Some(event) = peer.pc.poll_event() {
-                match event {
-                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                        tracing::debug!(session = %peer.session, %state, "connection state");
-                        match state {
-                            RTCPeerConnectionState::Connected => peer.connected = true,
-                            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
-                                if !std::mem::replace(&mut peer.remove, true) =>
-                            {
-                                self.doomed.push(key);
-                            }
-                            _ => {}
-                        }
-                    }
-                    RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                        if let Role::Publisher(publisher) = &mut peer.role {
-                            publisher.handle_track_open(&mut peer.pc, &init);
-                        }
-                    }
-                    _ => {}
+            let Peer {
+                pc,
+                session,
+                connected,
+                remove,
+                role,
+                ..
+            } = peer.as_mut();
+            if let Some(pc) = pc.as_deref_mut() {
+                let route = self.net.send_pending(pc);
+                if let (Some(route), Role::Subscriber(sub)) = (route, &mut *role) {
+                    sub.set_route(route);
                 }
-            }
-            while let Some(msg) = peer.pc.poll_read() {
-                inbox.push(msg);
+                while let Some(event) = pc.poll_event() {
+                    match event {
+                        RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                            tracing::debug!(session = %session, %state, "connection state");
+                            match state {
+                                RTCPeerConnectionState::Connected => *connected = true,
+                                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                                    if !std::mem::replace(remove, true) =>
+                                {
+                                    self.doomed.push(key);
+                                }
+                                _ => {}
+                            }
+                        }
+                        RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                            if let Role::Publisher(publisher) = &mut *role {
+                                publisher.handle_track_open(pc, &init);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                while let Some(msg) = pc.poll_read() {
+                    inbox.push(msg);
+                }
             }
         }
         for msg in inbox.drain(..) {
@@ -606,9 +755,14 @@ impl State {
         self.handle_viewer_feedback(key, now);
         if let Some(peer) = self.peers.get_mut(&key) {
             // Writes produced while handling the messages (PLIs, reports) go out now.
-            let route = self.net.send_pending(&mut peer.pc);
-            peer.note_route(route);
-            peer.next_timeout = peer.pc.poll_timeout();
+            match peer.pc.as_deref_mut() {
+                Some(pc) => {
+                    let route = self.net.send_pending(pc);
+                    peer.next_timeout = pc.poll_timeout();
+                    peer.note_route(route);
+                }
+                None => peer.next_timeout = peer.detached.as_ref().map(Responder::deadline),
+            }
             self.timers.schedule(key, peer);
             if live_changed {
                 let stream = peer.route.stream.to_string();
@@ -616,6 +770,7 @@ impl State {
                 let _ = self.events.send(RtcEvent::Live { stream });
             }
         }
+        self.detach(key, now);
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
@@ -635,10 +790,20 @@ impl State {
                 self.remove_peer(key, "no connection within the deadline");
                 continue;
             }
-            if peer.next_timeout.is_some_and(|t| t <= now)
-                && let Err(error) = peer.pc.handle_timeout(now)
-            {
-                tracing::debug!(session = %peer.session, %error, "timeout handling failed");
+            if peer.next_timeout.is_some_and(|t| t <= now) {
+                match peer.pc.as_deref_mut() {
+                    Some(pc) => {
+                        if let Err(error) = pc.handle_timeout(now) {
+                            tracing::debug!(session = %peer.session, %error, "timeout handling failed");
+                        }
+                    }
+                    None => {
+                        if peer.detached.as_ref().is_some_and(|d| d.deadline() <= now) {
+                            self.remove_peer(key, "nothing heard from the viewer");
+                            continue;
+                        }
+                    }
+                }
             }
             // Drains the peer and schedules its next deadline.
             self.drive(key, now);
@@ -661,8 +826,21 @@ impl State {
             Role::Publisher(_) => self.counters.publishers.fetch_sub(1, Ordering::Relaxed),
             Role::Subscriber(_) => self.counters.viewers.fetch_sub(1, Ordering::Relaxed),
         };
-        let _ = peer.pc.close();
-        let _ = self.net.send_pending(&mut peer.pc);
+        match peer.pc.as_deref_mut() {
+            Some(pc) => {
+                let _ = pc.close();
+                let _ = self.net.send_pending(pc);
+            }
+            None => {
+                self.counters
+                    .viewers_detached
+                    .fetch_sub(1, Ordering::Relaxed);
+                if let Role::Subscriber(sub) = &mut peer.role {
+                    sub.goodbye(self.net.outbox());
+                    self.net.send_queued();
+                }
+            }
+        }
         self.by_ufrag.remove(&peer.ufrag);
         self.by_session.remove(&peer.session);
         for addr in &peer.addrs {

@@ -154,6 +154,15 @@ impl Net {
         route
     }
 
+    /// Sends one datagram now (a full socket buffer drops it).
+    pub fn send_to(&self, socket: usize, to: SocketAddr, datagram: &[u8]) {
+        if let Some(socket) = self.sockets.get(socket)
+            && let Err(error) = socket.try_send_to(datagram, to)
+        {
+            tracing::trace!(%error, %to, "datagram dropped");
+        }
+    }
+
     /// Waits for a datagram on any of the sockets.
     pub async fn recv_any(&self, buf: &mut [u8]) -> Option<(usize, usize, SocketAddr)> {
         if self.sockets.is_empty() {

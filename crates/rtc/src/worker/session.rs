@@ -49,7 +49,7 @@ impl State {
         let mut pc = peer::build(
             PeerOptions {
                 ice_servers: &self.ice_servers,
-                credentials: Some((ufrag.clone(), pwd)),
+                credentials: Some((ufrag.clone(), pwd.clone())),
                 answering_role: Some(dtls_role),
                 feedback: feedback.clone(),
                 key_capture: key_capture.clone(),
@@ -133,8 +133,10 @@ impl State {
             Box::new(Peer {
                 session: session.clone(),
                 route,
-                pc,
+                pc: Some(Box::new(pc)),
+                detached: None,
                 ufrag,
+                pwd,
                 etag: etag.clone(),
                 created: now,
                 connected: false,
@@ -203,10 +205,13 @@ impl State {
             .ok_or_else(|| RtcError::SessionNotFound {
                 session: session.0.clone(),
             })?;
-        let current_remote_ufrag = peer
-            .pc
-            .remote_description()
-            .and_then(|d| sdp_attribute(&d.sdp, "a=ice-ufrag:"));
+        let current_remote_ufrag = match (peer.pc.as_deref(), &peer.detached) {
+            (Some(pc), _) => pc
+                .remote_description()
+                .and_then(|d| sdp_attribute(&d.sdp, "a=ice-ufrag:")),
+            (None, Some(detached)) => Some(detached.remote_ufrag().to_owned()),
+            (None, None) => None,
+        };
         let restart =
             matches!((&frag.ufrag, &current_remote_ufrag), (Some(new), Some(old)) if new != old);
         if let Some(tag) = if_match {
@@ -217,32 +222,48 @@ impl State {
                 });
             }
         }
-        let outcome = if restart {
+        let outcome = if restart
+            && let (None, Some(detached)) = (peer.pc.as_deref(), peer.detached.as_mut())
+        {
+            // A detached viewer: new local credentials, the same candidates; the viewer's
+            // checks with them nominate the new pair (see `crate::direct::ice`).
+            let Some(remote_ufrag) = frag.ufrag.clone().filter(|_| frag.pwd.is_some()) else {
+                return Err(RtcError::InvalidSdp(
+                    "ICE restart needs both a=ice-ufrag and a=ice-pwd".into(),
+                ));
+            };
+            let (ufrag, pwd) = peer::ice_credentials();
+            let sdpfrag = detached.restart(remote_ufrag, ufrag.clone(), pwd);
+            peer.etag = peer::random_token(16);
+            self.by_ufrag.remove(&peer.ufrag);
+            self.by_ufrag.insert(ufrag.clone(), key);
+            peer.ufrag = ufrag;
+            tracing::info!(session = %session, "ICE restarted");
+            PatchOutcome::Restarted {
+                sdpfrag,
+                etag: peer.etag.clone(),
+            }
+        } else if restart && let Some(pc) = peer.pc.as_deref_mut() {
             let (Some(ufrag), Some(pwd)) = (&frag.ufrag, &frag.pwd) else {
                 return Err(RtcError::InvalidSdp(
                     "ICE restart needs both a=ice-ufrag and a=ice-pwd".into(),
                 ));
             };
-            let previous = peer
-                .pc
+            let previous = pc
                 .remote_description()
                 .map(|d| d.sdp.clone())
                 .ok_or_else(|| RtcError::PeerConnection("no remote description".into()))?;
             let offer =
                 RTCSessionDescription::offer(sdpfrag::replace_credentials(&previous, ufrag, pwd))
                     .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
-            peer.pc
-                .set_remote_description(now, offer)
+            pc.set_remote_description(now, offer)
                 .map_err(|e| RtcError::InvalidSdp(e.to_string()))?;
-            let answer = peer
-                .pc
+            let answer = pc
                 .create_answer(None)
                 .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
-            peer.pc
-                .set_local_description(now, answer)
+            pc.set_local_description(now, answer)
                 .map_err(|e| RtcError::PeerConnection(e.to_string()))?;
-            let local = peer
-                .pc
+            let local = pc
                 .local_description()
                 .map(|d| d.sdp)
                 .ok_or_else(|| RtcError::PeerConnection("no local description".into()))?;
@@ -270,6 +291,10 @@ impl State {
             .ok_or_else(|| RtcError::SessionNotFound {
                 session: session.0.clone(),
             })?;
+        // A detached viewer needs no candidates of its own: it answers the viewer's checks.
+        let Some(pc) = peer.pc.as_deref_mut() else {
+            return Ok(outcome);
+        };
         for (mid, candidate) in frag.candidates {
             let init = RTCIceCandidateInit {
                 candidate,
@@ -278,7 +303,7 @@ impl State {
                 username_fragment: frag.ufrag.clone(),
                 ..Default::default()
             };
-            if let Err(error) = peer.pc.add_remote_candidate(init) {
+            if let Err(error) = pc.add_remote_candidate(init) {
                 tracing::debug!(session = %session, %error, "remote candidate ignored");
             }
         }
