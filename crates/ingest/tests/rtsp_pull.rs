@@ -110,6 +110,7 @@ async fn engine() -> RtcEngine {
         bind_ip: LOOPBACK,
         udp_port: 0,
         workers: 1,
+        detach_viewers: true,
         advertise_ips: vec![],
         ice_servers: vec![],
     })

@@ -25,6 +25,9 @@ pub struct RtcConfig {
     pub udp_port: u16,
     /// Number of worker tasks (and UDP ports). At least 1.
     pub workers: usize,
+    /// Drop a viewer's webrtc-rs connection once its handshake is done and carry the session
+    /// on the direct path alone (see `direct::ice`).
+    pub detach_viewers: bool,
     /// Addresses put into ICE candidates. Empty: `bind_ip` when it is specific, otherwise every
     /// address of this host's interfaces.
     pub advertise_ips: Vec<IpAddr>,

@@ -293,6 +293,7 @@ impl Shared {
                 controls.clone(),
                 medias.clone(),
                 counters[index].clone(),
+                config.detach_viewers,
             );
             let thread = std::thread::Builder::new()
                 .name(format!("greenroom-rtc-{index}"))

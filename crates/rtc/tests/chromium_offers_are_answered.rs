@@ -15,6 +15,7 @@ async fn engine() -> RtcEngine {
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         udp_port: 0,
         workers: 1,
+        detach_viewers: true,
         advertise_ips: vec![],
         ice_servers: vec![],
     })

@@ -284,3 +284,61 @@ async fn ice_restart_by_patch_keeps_the_session() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn detached_viewers_that_leave_or_vanish_are_let_go() {
+    local(async {
+        let engine = engine(1).await;
+        let publisher = publish(&engine, "leaving", false).await;
+        let leaving = watch(&engine, "leaving", None).await;
+        let vanishing = watch(&engine, "leaving", None).await;
+        assert!(
+            eventually(WAIT, || engine.metrics().viewers_detached == 2).await,
+            "both viewers are detached: {:?}",
+            engine.metrics()
+        );
+        // A viewer that closes its connection says so (DTLS close_notify): it is let go at
+        // once, well before the silence limit.
+        leaving.stop().await;
+        assert!(
+            eventually(Duration::from_secs(5), || engine.metrics().viewers == 1).await,
+            "the closing viewer is gone: {:?}",
+            engine.metrics()
+        );
+        // One that vanishes without a word is let go once nothing has come from it for the
+        // silence limit (10 s).
+        let before = get(&vanishing.counters.video_packets);
+        assert!(
+            eventually(WAIT, || get(&vanishing.counters.video_packets)
+                > before + 20)
+            .await
+        );
+        vanishing.task.abort();
+        assert!(
+            eventually(Duration::from_secs(20), || engine.metrics().viewers == 0).await,
+            "the silent viewer is gone: {:?}",
+            engine.metrics()
+        );
+        assert_eq!(engine.metrics().viewers_detached, 0);
+        publisher.stop().await;
+        engine.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn viewers_stay_on_webrtc_rs_when_detaching_is_off() {
+    local(async {
+        let engine = engine_with(1, false).await;
+        let publisher = publish(&engine, "attached", false).await;
+        let viewer = watch(&engine, "attached", None).await;
+        // Long past the viewer's first RTCP, when a detaching engine would have let go.
+        assert!(eventually(WAIT, || get(&viewer.counters.video_packets) > 400).await);
+        assert_eq!(engine.metrics().viewers, 1);
+        assert_eq!(engine.metrics().viewers_detached, 0);
+        publisher.stop().await;
+        viewer.stop().await;
+        engine.shutdown().await;
+    })
+    .await;
+}

@@ -33,6 +33,7 @@ async fn test_app() -> TestApp {
         bind_ip: LOOPBACK,
         udp_port: 0,
         workers: 1,
+        detach_viewers: true,
         advertise_ips: Vec::new(),
         ice_servers: Vec::new(),
     })

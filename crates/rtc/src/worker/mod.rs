@@ -234,6 +234,7 @@ pub(crate) struct Worker {
     controls: Vec<mpsc::Sender<Command>>,
     medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
     counters: Arc<Counters>,
+    detach_viewers: bool,
 }
 
 /// The running state of a worker (built inside its thread).
@@ -249,6 +250,8 @@ struct State {
     counters: Arc<Counters>,
     /// Authenticates detached viewers' STUN.
     crypto: Arc<dyn RTCCryptoProvider>,
+    /// Whether viewers are detached from webrtc-rs after their handshake.
+    detach_viewers: bool,
     /// Boxed: a peer is some 11 KiB, and a map of them inline would carry up to as many again
     /// in empty slots.
     peers: HashMap<u64, Box<Peer>>,
@@ -275,9 +278,11 @@ impl Worker {
         controls: Vec<mpsc::Sender<Command>>,
         medias: Vec<mpsc::Sender<Arc<MediaPacket>>>,
         counters: Arc<Counters>,
+        detach_viewers: bool,
     ) -> Self {
         Worker {
             counters,
+            detach_viewers,
             index,
             sockets,
             advertise,
@@ -345,6 +350,7 @@ impl Worker {
                 medias: self.medias,
                 counters: self.counters,
                 crypto,
+                detach_viewers: self.detach_viewers,
                 peers: HashMap::new(),
                 by_ufrag: HashMap::new(),
                 by_addr: HashMap::new(),
@@ -618,6 +624,9 @@ impl State {
     /// Drops a viewer's webrtc-rs connection once the direct path can carry it alone: the
     /// handshake is done on both sides and its keys are in hand (see [`crate::direct::ice`]).
     fn detach(&mut self, key: u64, now: Instant) {
+        if !self.detach_viewers {
+            return;
+        }
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };

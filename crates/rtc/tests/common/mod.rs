@@ -15,6 +15,11 @@ use tokio::sync::watch;
 pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 pub async fn engine(workers: usize) -> RtcEngine {
+    engine_with(workers, true).await
+}
+
+/// An engine that detaches viewers from webrtc-rs after their handshake, or not.
+pub async fn engine_with(workers: usize, detach_viewers: bool) -> RtcEngine {
     if let Ok(filter) = std::env::var("GREENROOM_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -25,6 +30,7 @@ pub async fn engine(workers: usize) -> RtcEngine {
         bind_ip: LOOPBACK,
         udp_port: 0,
         workers,
+        detach_viewers,
         advertise_ips: vec![],
         ice_servers: vec![],
     })

@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// WebRTC worker tasks (one UDP port each) [default: number of cores].
     #[arg(long, env = "GREENROOM_RTC_WORKERS")]
     pub rtc_workers: Option<usize>,
+    /// Carry viewers without webrtc-rs once their handshake is done: true or false
+    /// [default: true].
+    #[arg(long, env = "GREENROOM_RTC_DETACH_VIEWERS")]
+    pub rtc_detach_viewers: Option<bool>,
     /// Address the WebRTC UDP sockets bind to [default: 0.0.0.0].
     #[arg(long, env = "GREENROOM_RTC_BIND_IP")]
     pub rtc_bind_ip: Option<IpAddr>,

@@ -65,6 +65,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub rtc_udp_port: Option<u16>,
     pub rtc_workers: Option<usize>,
+    pub rtc_detach_viewers: Option<bool>,
     pub rtc_bind_ip: Option<IpAddr>,
     pub rtc_advertise_ips: Option<Vec<IpAddr>>,
     pub ice_servers: Option<Vec<String>>,
@@ -135,6 +136,7 @@ pub struct Config {
     pub database_url: Option<String>,
     pub rtc_udp_port: u16,
     pub rtc_workers: usize,
+    pub rtc_detach_viewers: bool,
     pub rtc_bind_ip: IpAddr,
     pub rtc_advertise_ips: Vec<IpAddr>,
     pub ice_servers: Vec<String>,
@@ -252,6 +254,10 @@ impl Config {
                 .rtc_workers
                 .or(file.rtc_workers)
                 .unwrap_or_else(default_workers),
+            rtc_detach_viewers: args
+                .rtc_detach_viewers
+                .or(file.rtc_detach_viewers)
+                .unwrap_or(true),
             rtc_bind_ip: args
                 .rtc_bind_ip
                 .or(file.rtc_bind_ip)
@@ -525,6 +531,7 @@ impl Config {
             bind_ip: self.rtc_bind_ip,
             udp_port: self.rtc_udp_port,
             workers: self.rtc_workers,
+            detach_viewers: self.rtc_detach_viewers,
             advertise_ips: self.rtc_advertise_ips.clone(),
             ice_servers: self.ice_servers(),
         }

@@ -309,6 +309,7 @@ fn the_example_file_documents_every_setting_and_parses_uncommented() {
         "database_url",
         "rtc_udp_port",
         "rtc_workers",
+        "rtc_detach_viewers",
         "rtc_bind_ip",
         "rtc_advertise_ips",
         "ice_servers",

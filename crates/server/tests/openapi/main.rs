@@ -102,6 +102,7 @@ async fn start_engine() -> RtcEngine {
         bind_ip: LOOPBACK,
         udp_port: 0,
         workers: 1,
+        detach_viewers: true,
         advertise_ips: Vec::new(),
         ice_servers: Vec::new(),
     })
