@@ -87,6 +87,8 @@ struct Sent {
     payload_type: u8,
     payload: Bytes,
     vp8: Option<Vp8Rewrite>,
+    /// When a NACK last had it sent again (ms on the transport's clock; 0: never).
+    nacked_at_ms: u32,
 }
 
 /// What a viewer's transport needs to send on its own: keys, destination, congestion control.
@@ -110,8 +112,12 @@ pub(crate) struct Transport {
     probe: Option<Probe>,
     /// The last probe's rate and what the viewer received of it, until taken.
     probe_outcome: Option<(u64, Option<u64>)>,
+    /// The origin of the cache's retransmission times.
+    epoch: Instant,
 }
 
+/// Bounds of the time before a NACKed packet is sent again (the round trip, when known).
+const RESEND_INTERVAL_MS: (u32, u32) = (20, 250);
 /// Packets sent on top of the media per media packet while probing, at most.
 const PROBE_BURST: usize = 8;
 /// How long to wait for feedback on a probe after it ended.
@@ -232,6 +238,7 @@ impl Transport {
             scratch: BytesMut::with_capacity(1500),
             probe: None,
             probe_outcome: None,
+            epoch: Instant::now(),
         }
     }
 
@@ -427,6 +434,7 @@ impl Transport {
                 payload_type: packet.payload_type,
                 payload: packet.payload.clone(),
                 vp8: packet.vp8,
+                nacked_at_ms: 0,
             });
         }
         Some(size)
@@ -440,9 +448,32 @@ impl Transport {
         now: Instant,
         out: &mut Vec<Datagram>,
     ) -> usize {
+        // A packet is sent again at most once per round trip: a viewer that repeats its NACK
+        // before the retransmission could have arrived would otherwise double the traffic of
+        // a link that is already losing packets.
+        let interval_ms = self
+            .feedback
+            .snapshot()
+            .rtt_ms
+            .map_or(RESEND_INTERVAL_MS.0, |rtt| rtt as u32)
+            .clamp(RESEND_INTERVAL_MS.0, RESEND_INTERVAL_MS.1);
+        let now_ms = (now.saturating_duration_since(self.epoch).as_millis() as u32).max(1);
         let mut resent = 0;
         for pair in &nack.nacks {
             for sequence_number in pair.into_iter() {
+                let Some(cache) = track.cache.as_mut() else {
+                    return resent;
+                };
+                match cache[usize::from(sequence_number) % CACHE_PACKETS].as_mut() {
+                    Some(sent)
+                        if sent.sequence_number == sequence_number
+                            && (sent.nacked_at_ms == 0
+                                || now_ms.wrapping_sub(sent.nacked_at_ms) >= interval_ms) =>
+                    {
+                        sent.nacked_at_ms = now_ms;
+                    }
+                    _ => continue,
+                }
                 if self
                     .resend(track, sequence_number, false, now, out)
                     .is_some()
@@ -668,7 +699,8 @@ mod tests {
     }
 
     /// A viewer's VP8 descriptor rewrite is applied while sealing, and again to what a NACK
-    /// gets back from the cache, which keeps the publisher's payload itself.
+    /// gets back from the cache, which keeps the publisher's payload itself; a NACK repeated
+    /// within a round trip is not answered twice.
     #[test]
     fn vp8_rewrites_are_sealed_in_and_kept_out_of_the_cache() {
         let keys = keys::keyed_for_tests();
@@ -709,6 +741,13 @@ mod tests {
         };
         assert_eq!(transport.retransmit(&mut video, &nack, now, &mut out), 1);
         assert_eq!(out.len(), 2);
+        // The same NACK again before a round trip could have passed: not sent a third time;
+        // once the interval is over, it is.
+        let soon = now + Duration::from_millis(5);
+        assert_eq!(transport.retransmit(&mut video, &nack, soon, &mut out), 0);
+        let later = now + Duration::from_millis(300);
+        assert_eq!(transport.retransmit(&mut video, &nack, later, &mut out), 1);
+        out.truncate(2);
         for (_, _, sealed) in &out {
             let plain = viewer_side
                 .decrypt_rtp(sealed)
