@@ -8,8 +8,8 @@
 //!   ([`keys::KeyCapture`]), and sends to the candidate pair webrtc-rs last sent on;
 //! - numbers packets with the transport-wide sequence extension (when negotiated), remembers
 //!   their departures and turns the viewer's TWCC feedback into a GCC estimate;
-//! - keeps the last [`CACHE_PACKETS`] video packets and answers NACKs from them, as RTX
-//!   (RFC 4588) when negotiated;
+//! - keeps the last [`CACHE_PACKETS`] video packets and answers NACKs from them (a packet at
+//!   most once per round trip), as RTX (RFC 4588) when negotiated;
 //! - counts what it sends for the sender reports it seals and sends with the same keys (the
 //!   viewer's receiver reports give round-trip times against them);
 //! - once the viewer's side of the handshake is done, opens the viewer's RTCP itself, so the
