@@ -272,20 +272,28 @@ impl RTCCrypto for Capturing {
     }
 }
 
+/// A capture that has seen the exporter's first PRF round over a master secret of `secret`
+/// bytes and randoms of `random` bytes, as a handshake runs it.
+#[cfg(test)]
+fn exported_for_tests(secret: u8, random: u8) -> Arc<KeyCapture> {
+    let keys = KeyCapture::new().expect("a built-in crypto provider");
+    let mut mac = keys
+        .crypto()
+        .new_hmac(HmacAlgorithm::Sha256, &[secret; MASTER_SECRET_LEN])
+        .expect("HMAC-SHA256");
+    let mut seed = LABEL_EXTRACTOR_DTLS_SRTP.as_bytes().to_vec();
+    seed.extend([random; 64]);
+    let mut out = [0u8; 32];
+    mac.sign(&[&seed], &mut out).expect("sign");
+    keys
+}
+
 /// A capture that has seen an AES-128-GCM handshake's export (the same one every call), as
 /// both ends of one connection would.
 #[cfg(test)]
 pub(crate) fn keyed_for_tests() -> Arc<KeyCapture> {
-    let keys = KeyCapture::new().expect("a built-in crypto provider");
-    let crypto = keys.crypto();
-    let mut mac = crypto
-        .new_hmac(HmacAlgorithm::Sha256, &[6u8; MASTER_SECRET_LEN])
-        .expect("HMAC-SHA256");
-    let mut seed = LABEL_EXTRACTOR_DTLS_SRTP.as_bytes().to_vec();
-    seed.extend([8u8; 64]);
-    let mut out = [0u8; 32];
-    mac.sign(&[&seed], &mut out).expect("sign");
-    crypto
+    let keys = exported_for_tests(6, 8);
+    keys.crypto()
         .new_aead(AeadAlgorithm::Aes128Gcm, &[2; 16])
         .expect("AES-128-GCM");
     keys
@@ -372,15 +380,8 @@ mod tests {
 
     #[test]
     fn an_aes_cm_connection_is_keyed_for_aes_cm() {
-        let keys = KeyCapture::new().expect("a built-in crypto provider");
+        let keys = exported_for_tests(3, 5);
         let crypto = keys.crypto();
-        let mut mac = crypto
-            .new_hmac(HmacAlgorithm::Sha256, &[3u8; MASTER_SECRET_LEN])
-            .expect("HMAC-SHA256");
-        let mut seed = LABEL_EXTRACTOR_DTLS_SRTP.as_bytes().to_vec();
-        seed.extend([5u8; 64]);
-        let mut out = [0u8; 32];
-        mac.sign(&[&seed], &mut out).expect("sign");
         crypto
             .new_stream_cipher(StreamCipherAlgorithm::Aes128Ctr, &[4; 16])
             .expect("AES-128-CTR");
