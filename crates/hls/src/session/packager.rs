@@ -22,6 +22,11 @@ const OFFSET_90K: i64 = 90_000;
 const AUDIO_WAIT_90K: i64 = 90_000 * 3 / 2;
 /// How long a source that is encoded at every rendition is decoded before its size is taken.
 const PLAN_AFTER_90K: i64 = 90_000 * 2;
+/// ... and how long its size must have stayed the same (a simulcast tap moves to a higher
+/// layer when the publisher's bandwidth estimate lets it send one).
+const SIZE_SETTLED_90K: i64 = 90_000;
+/// The latest the size is taken, settled or not.
+const PLAN_LATEST_90K: i64 = 90_000 * 6;
 /// Samples held for a rendition whose segmenter cannot start yet.
 const MAX_PENDING: usize = 600;
 
@@ -38,6 +43,9 @@ struct VideoPath {
     codec: SourceCodec,
     passthrough: bool,
     first_pts: i64,
+    /// The decoded picture size and the pts it was first seen at (until the variants are
+    /// planned).
+    size_since: Option<((u32, u32), i64)>,
 }
 
 pub(super) struct Packager {
@@ -266,6 +274,7 @@ impl Packager {
                         codec,
                         passthrough,
                         first_pts: t_pts,
+                        size_since: None,
                     });
                 }
                 Err(error) => {
@@ -324,12 +333,23 @@ impl Packager {
             if self.variants.is_empty() {
                 // WebRTC sources start small while their bandwidth estimate ramps up (and a
                 // simulcast tap may start on a low layer): plan from what is decoded after a
-                // while, not from the first keyframe.
-                let size = video.ladder.picture_size();
-                let Some((width, height)) = size.filter(|_| picture - first_pts >= PLAN_AFTER_90K)
-                else {
+                // while, once the size has stopped changing, not from the first keyframe.
+                let Some(size) = video.ladder.picture_size() else {
                     continue;
                 };
+                let since = match video.size_since {
+                    Some((seen, since)) if seen == size => since,
+                    _ => {
+                        video.size_since = Some((size, picture));
+                        picture
+                    }
+                };
+                let settled =
+                    picture - first_pts >= PLAN_AFTER_90K && picture - since >= SIZE_SETTLED_90K;
+                if !settled && picture - first_pts < PLAN_LATEST_90K {
+                    continue;
+                }
+                let (width, height) = size;
                 if !self.plan_variants(width, height) {
                     return;
                 }
