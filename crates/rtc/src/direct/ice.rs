@@ -193,14 +193,21 @@ mod tests {
         rtc::crypto::default_provider().expect("a built-in crypto provider")
     }
 
+    const PWD: &str = "localPassword0123456789012";
+
     fn responder(now: Instant) -> Responder {
         Responder::new(
             "localUfrag".into(),
-            "localPassword0123456789012".into(),
+            PWD.into(),
             "remote".into(),
             FRAGMENT.into(),
             now,
         )
+    }
+
+    /// Where the viewer's checks come from.
+    fn viewer() -> SocketAddr {
+        "127.0.0.1:40000".parse().expect("an address")
     }
 
     /// A binding request as a controlling agent sends it.
@@ -233,13 +240,8 @@ mod tests {
         let crypto = provider.crypto();
         let start = Instant::now();
         let mut ice = responder(start);
-        let from: SocketAddr = "127.0.0.1:40000".parse().expect("an address");
-        let (req, id) = request(
-            crypto,
-            "localUfrag:remote",
-            "localPassword0123456789012",
-            false,
-        );
+        let from = viewer();
+        let (req, id) = request(crypto, "localUfrag:remote", PWD, false);
         let later = start + Duration::from_secs(3);
         let answered = ice.answer(&req, from, crypto, later).expect("answered");
         assert!(!answered.nominated);
@@ -250,7 +252,7 @@ mod tests {
             .expect("a STUN message");
         assert_eq!(response.typ, BINDING_SUCCESS);
         assert_eq!(response.transaction_id.0, id);
-        MessageIntegrity::check(&mut response, b"localPassword0123456789012", crypto)
+        MessageIntegrity::check(&mut response, PWD.as_bytes(), crypto)
             .expect("signed with the local password");
         let mut mapped = XorMappedAddress {
             ip: "0.0.0.0".parse().expect("an address"),
@@ -259,12 +261,7 @@ mod tests {
         mapped.get_from(&response).expect("a mapped address");
         assert_eq!(SocketAddr::new(mapped.ip, mapped.port), from);
 
-        let (nominating, _) = request(
-            crypto,
-            "localUfrag:remote",
-            "localPassword0123456789012",
-            true,
-        );
+        let (nominating, _) = request(crypto, "localUfrag:remote", PWD, true);
         assert!(
             ice.answer(&nominating, from, crypto, later)
                 .expect("answered")
@@ -278,15 +275,10 @@ mod tests {
         let crypto = provider.crypto();
         let start = Instant::now();
         let mut ice = responder(start);
-        let from: SocketAddr = "127.0.0.1:40000".parse().expect("an address");
+        let from = viewer();
         let (wrong_pwd, _) = request(crypto, "localUfrag:remote", "not the password", false);
         assert_eq!(ice.answer(&wrong_pwd, from, crypto, start), None);
-        let (wrong_ufrag, _) = request(
-            crypto,
-            "otherUfrag:remote",
-            "localPassword0123456789012",
-            false,
-        );
+        let (wrong_ufrag, _) = request(crypto, "otherUfrag:remote", PWD, false);
         assert_eq!(ice.answer(&wrong_ufrag, from, crypto, start), None);
         assert_eq!(ice.answer(&[0x80; 40], from, crypto, start), None);
         assert_eq!(
@@ -302,19 +294,14 @@ mod tests {
         let crypto = provider.crypto();
         let now = Instant::now();
         let mut ice = responder(now);
-        let from: SocketAddr = "127.0.0.1:40000".parse().expect("an address");
+        let from = viewer();
         let fragment = ice.restart("remote2".into(), "newUfrag".into(), "newPassword".into());
         assert!(fragment.contains("a=ice-ufrag:newUfrag\r\n"));
         assert!(fragment.contains("a=ice-pwd:newPassword\r\n"));
         assert!(fragment.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"));
         assert!(!fragment.contains("localUfrag"));
         assert_eq!(ice.remote_ufrag(), "remote2");
-        let (old, _) = request(
-            crypto,
-            "localUfrag:remote",
-            "localPassword0123456789012",
-            false,
-        );
+        let (old, _) = request(crypto, "localUfrag:remote", PWD, false);
         assert!(
             ice.answer(&old, from, crypto, now).is_some(),
             "old still good"
