@@ -6,7 +6,10 @@
 #   - the server's CPU time per forwarded packet (utime+stime over the measured window divided by
 #     the packets the subscribers received in that window),
 #   - the server's resident memory per subscriber (RSS with N subscribers minus RSS before), and
-#     how many viewers the server carries without webrtc-rs by then (greenroom_viewers_detached).
+#     how many viewers the server carries without webrtc-rs by then (greenroom_viewers_detached),
+#   - the subscribers by the width of their last key frame (their layer), and the load tool's
+#     own CPU over the window (it shares the machine: when both are near the core count, the
+#     figures measure the machine, not the server).
 # The HLS transcoder is off: this measures the forwarding unit alone.
 #
 # Usage: benches/fanout.sh [SUBSCRIBERS] [SECONDS] [LAYER]     (or: make fanout FANOUT_ARGS="...")
@@ -43,7 +46,7 @@ STREAM=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/streams" -H "Authorizat
 ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$STREAM")
 KEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["stream_key"])' "$STREAM")
 
-ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+ticks() { awk '{print $14 + $15}' "/proc/${1:-$SERVER}/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 HZ=$(getconf CLK_TCK)
 RSS0=$(rss_kib)
@@ -59,18 +62,19 @@ for _ in $(seq 600); do
   [ "$V" -ge "$N" ] && break; sleep 0.2
 done
 sleep 4
-T0=$(ticks); RSS1=$(rss_kib); START=$(date +%s.%N)
+T0=$(ticks); L0=$(ticks $LOAD); RSS1=$(rss_kib); START=$(date +%s.%N)
 DETACHED=$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^greenroom_viewers_detached / {print $2}')
 sleep $((SECONDS_MEASURED - 4))
-T1=$(ticks); END=$(date +%s.%N)
+T1=$(ticks); L1=$(ticks $LOAD); END=$(date +%s.%N)
 wait $LOAD
-python3 - "$DATA/report.json" "$T0" "$T1" "$HZ" "$START" "$END" "$RSS0" "$RSS1" "$N" "${DETACHED:-0}" <<'PY'
+python3 - "$DATA/report.json" "$T0" "$T1" "$HZ" "$START" "$END" "$RSS0" "$RSS1" "$N" "${DETACHED:-0}" "$L0" "$L1" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 t0, t1, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 start, end = float(sys.argv[5]), float(sys.argv[6])
 rss0, rss1, n = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
 detached = int(sys.argv[10])
+load_cpu = (int(sys.argv[12]) - int(sys.argv[11])) / hz
 s = report["summary"]
 window = end - start
 cpu = (t1 - t0) / hz
@@ -88,5 +92,7 @@ print(json.dumps({
     "server_rss_mib": round(rss1 / 1024, 1),
     "server_rss_kib_per_subscriber": round((rss1 - rss0) / n, 1),
     "viewers_detached": detached,
+    "subscribers_by_keyframe_width": s["by_width"],
+    "load_tool_cpu_cores": round(load_cpu / window, 2),
 }, indent=2))
 PY

@@ -292,6 +292,19 @@ describe('a viewer behind a narrow, then a lossy link', () => {
     const session = await viewerSession();
     assert.ok(session.nacks_received > 0, `the server counted NACKs: ${JSON.stringify(session)}`);
     const { body: metrics } = await server.api('GET', '/metrics', { admin: false });
+    // The node's total counts every NACK the viewer's session did (it follows within a
+    // selection interval, so give it a moment).
+    let nodeNacks = 0;
+    for (let i = 0; i < 20; i++) {
+      const { body } = await server.api('GET', '/metrics', { admin: false });
+      nodeNacks = Number(/greenroom_viewer_nacked_packets_total (\d+)/.exec(body)?.[1] ?? 0);
+      if (nodeNacks >= session.nacks_received) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(
+      nodeNacks >= session.nacks_received,
+      `node NACK total ${nodeNacks} counts the viewer's ${session.nacks_received}`,
+    );
     const resent = /greenroom_viewer_retransmitted_packets_total (\d+)/.exec(metrics);
     assert.ok(resent && Number(resent[1]) > 0, `the server resent packets: ${resent?.[0]}`);
     // Every viewer here was carried without webrtc-rs after its handshake (NACKs, feedback and

@@ -86,6 +86,8 @@ struct Summary {
     mean_loss_percent: f64,
     under_1_percent_loss: usize,
     publisher_packets_sent: u64,
+    /// Publishers still connected at the end (one that failed stopped feeding its viewers).
+    publishers_connected: usize,
     /// Subscribers by the width of the last key frame they got (the layer they are on).
     by_width: std::collections::BTreeMap<u64, usize>,
 }
@@ -130,9 +132,11 @@ fn main() -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let http = reqwest::Client::new();
 
-    // One current-thread runtime per thread: peer connections are not Send.
+    // One current-thread runtime per thread: peer connections are not Send. The publishers
+    // have a thread of their own (the last one): subscribers that keep their threads busy must
+    // not slow down what everyone is watching.
     let mut handles = Vec::new();
-    let (client_txs, client_rxs): (Vec<_>, Vec<_>) = (0..threads)
+    let (client_txs, client_rxs): (Vec<_>, Vec<_>) = (0..=threads)
         .map(|_| tokio::sync::mpsc::unbounded_channel::<Client>())
         .unzip();
     for rx in client_rxs {
@@ -189,7 +193,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("WHIP publish to {stream}"))?;
             client.apply_answer(&answer)?;
             publisher_counters.push(client.counters());
-            client_txs[publisher_counters.len() % threads]
+            client_txs[threads]
                 .send(client)
                 .map_err(|_| anyhow::anyhow!("client thread gone"))?;
         }
@@ -288,6 +292,10 @@ fn main() -> Result<()> {
                 .iter()
                 .map(|c| c.packets.load(Ordering::Relaxed))
                 .sum(),
+            publishers_connected: publisher_counters
+                .iter()
+                .filter(|c| c.connected.load(Ordering::Relaxed))
+                .count(),
             by_width,
         };
         anyhow::Ok(Report {

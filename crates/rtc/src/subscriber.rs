@@ -22,7 +22,7 @@ use crate::worker::MediaPacket;
 use crate::{SessionId, ViewerStats};
 use greenroom_media::Codec;
 use greenroom_sfu::{
-    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, LossBound,
+    CapChange, Forwarder, ForwarderConfig, Layer, LayerSelector, LayerSet, LossBound, MAX_SPREAD,
     PROBE_DURATION, PacketInfo, TrackKind,
 };
 
@@ -193,7 +193,8 @@ impl Subscriber {
             packets_sent: 0,
             bytes_sent: 0,
             video_packets_sent: 0,
-            loss_bound: LossBound::new(),
+            // Each viewer waits its back-offs out a little longer or shorter than the next.
+            loss_bound: LossBound::with_spread(rand::random::<f64>() * MAX_SPREAD),
             feedback,
             selector: LayerSelector::new(),
             selected_at: None,
@@ -509,14 +510,20 @@ impl Subscriber {
         if !std::mem::take(&mut self.events_ready) {
             return None;
         }
+        Some(SubscriberEvents {
+            cap_change: self.cap_change.take(),
+            nacks: self.take_uncounted_nacks(),
+            probe_passed: self.probe_passed.take(),
+        })
+    }
+
+    /// The NACKs received since this was last asked (for the node's total: at each selection,
+    /// and once more when the viewer leaves, so none go uncounted).
+    pub(crate) fn take_uncounted_nacks(&mut self) -> u64 {
         let nacked = self.feedback.snapshot().nacked;
         let nacks = nacked.saturating_sub(self.nacks_counted);
         self.nacks_counted = nacked;
-        Some(SubscriberEvents {
-            cap_change: self.cap_change.take(),
-            nacks,
-            probe_passed: self.probe_passed.take(),
-        })
+        nacks
     }
 
     /// The estimate the layer selector works from, and where it comes from: the congestion

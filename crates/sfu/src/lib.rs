@@ -35,7 +35,9 @@ pub use layer::{Layer, LayerSet, TrackKind};
 pub use layer_selector::{
     CapChange, DOWN_AT_ONCE_FACTOR, DOWN_CONFIRM, HOLD, LayerSelector, UP_HEADROOM,
 };
-pub use loss_bound::{LOSS_BOUND_MIN_FRACTION, LOSS_WINDOW, LossBound, PROBE_DURATION, PROBE_PASS};
+pub use loss_bound::{
+    LOSS_BOUND_MIN_FRACTION, LOSS_WINDOW, LossBound, MAX_SPREAD, PROBE_DURATION, PROBE_PASS,
+};
 pub use packet_info::{PacketInfo, Vp8Meta};
 pub use rate_meter::RateMeter;
 pub use vp8_munger::Vp8Rewrite;

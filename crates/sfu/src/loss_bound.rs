@@ -16,6 +16,11 @@
 //! it passes [`CEILING_LIMIT_BPS`]. A layer that overflowed the link is thus tried again ever
 //! more rarely, and a link that widened is climbed back up. Random loss of a few percent,
 //! which NACK/RTX repairs, never reaches the threshold.
+//!
+//! Each viewer's back-offs (of the ceiling and of its probes) are lengthened by a share of its
+//! own, up to [`MAX_SPREAD`] ([`LossBound::with_spread`]): viewers that lost packets together,
+//! say when the server's own link overflowed, do not all try again at the same moment and
+//! overflow it again.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +49,8 @@ const MIN_PACKETS: u64 = 20;
 pub const PROBE_DURATION: Duration = Duration::from_millis(500);
 /// A probe passes when the viewer received at least this share of the probed rate.
 pub const PROBE_PASS: f64 = 0.85;
+/// The most a viewer's back-offs are lengthened by (a share of each).
+pub const MAX_SPREAD: f64 = 0.5;
 
 /// Counters at the start of the current window.
 #[derive(Debug, Clone, Copy)]
@@ -71,12 +78,32 @@ pub struct LossBound {
     next_probe: Option<Instant>,
     /// The wait after a failed probe (doubling, as after overflows).
     probe_backoff: Duration,
+    /// The share every back-off is lengthened by (0 to [`MAX_SPREAD`]).
+    spread: f64,
 }
 
 impl LossBound {
-    /// A bound with nothing measured.
+    /// A bound with nothing measured, whose back-offs are exactly as documented.
     pub fn new() -> LossBound {
         LossBound::default()
+    }
+
+    /// A bound whose back-offs are all lengthened by `spread` (clamped to 0..=[`MAX_SPREAD`]):
+    /// give each viewer its own, drawn at random, so that viewers do not retry in step.
+    pub fn with_spread(spread: f64) -> LossBound {
+        LossBound {
+            spread: if spread.is_finite() {
+                spread.clamp(0.0, MAX_SPREAD)
+            } else {
+                0.0
+            },
+            ..LossBound::default()
+        }
+    }
+
+    /// A back-off as this viewer waits it.
+    fn stretched(&self, backoff: Duration) -> Duration {
+        backoff.mul_f64(1.0 + self.spread)
     }
 
     /// Takes the viewer's running totals: video packets sent, packets it NACKed, bytes sent
@@ -124,7 +151,7 @@ impl LossBound {
                 _ => FIRST_BACKOFF,
             };
             self.last_overflow = Some(now);
-            self.grows_from = Some(now + self.backoff);
+            self.grows_from = Some(now + self.stretched(self.backoff));
         } else if let (Some(ceiling), Some(from)) = (self.ceiling_bps, self.grows_from) {
             let growing = now.saturating_duration_since(from.max(mark.at));
             let grown = ceiling * (1.0 + CEILING_GROWTH_PER_S).powf(growing.as_secs_f64());
@@ -166,10 +193,10 @@ impl LossBound {
         if passed {
             self.ceiling_bps = self.ceiling_bps.map(|c| c.max(probed_bps as f64));
             self.probe_backoff = Duration::ZERO;
-            self.next_probe = Some(now + FIRST_BACKOFF);
+            self.next_probe = Some(now + self.stretched(FIRST_BACKOFF));
         } else {
             self.probe_backoff = (self.probe_backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
-            self.next_probe = Some(now + self.probe_backoff);
+            self.next_probe = Some(now + self.stretched(self.probe_backoff));
         }
         passed
     }
@@ -293,6 +320,53 @@ mod tests {
             windows(&mut bound, &mut counters, ms(t0, 13_500 + k * 1_000), 1, 60);
         }
         assert_eq!(bound.backoff, MAX_BACKOFF);
+    }
+
+    /// Viewers that overflowed together come out of their holds, and probe again after a
+    /// failed probe, at moments of their own: never sooner than the documented back-off,
+    /// at most [`MAX_SPREAD`] of it later.
+    #[test]
+    fn spread_viewers_retry_apart_and_never_early() {
+        let t0 = Instant::now();
+        let wanted = 2_000_000;
+        // When each of them first probes (holding ends), then probes again after a failure.
+        let retries = |spread: f64| {
+            let mut bound = LossBound::with_spread(spread);
+            bound.update(t0, 0, 0, 0);
+            bound.update(ms(t0, 300), 100, 50, 37_500);
+            let ceiling = bound.bound_bps().expect("a ceiling");
+            let first = (0..20_000u64)
+                .step_by(10)
+                .map(|t| ms(t0, 300 + t))
+                .find(|at| bound.probe_rate(*at, ceiling, wanted).is_some())
+                .expect("a probe");
+            assert!(!bound.probe_done(first, wanted, Some(100_000)));
+            let second = (0..20_000u64)
+                .step_by(10)
+                .map(|t| first + Duration::from_millis(t))
+                .find(|at| bound.probe_rate(*at, ceiling, wanted).is_some())
+                .expect("a second probe");
+            (
+                first.duration_since(ms(t0, 300)),
+                second.duration_since(first),
+            )
+        };
+        let (hold_a, wait_a) = retries(0.0);
+        let (hold_b, wait_b) = retries(0.3);
+        let (hold_c, wait_c) = retries(7.0);
+        assert_eq!((hold_a, wait_a), (FIRST_BACKOFF, FIRST_BACKOFF));
+        let near = |d: Duration, secs: f64| (d.as_secs_f64() - secs).abs() < 0.011;
+        assert!(
+            near(hold_b, 5.2) && near(wait_b, 5.2),
+            "{hold_b:?} {wait_b:?}"
+        );
+        // Clamped to the most a back-off is lengthened by.
+        assert!(
+            near(hold_c, 6.0) && near(wait_c, 6.0),
+            "{hold_c:?} {wait_c:?}"
+        );
+        assert_eq!(LossBound::with_spread(f64::NAN).spread, 0.0);
+        assert_eq!(LossBound::with_spread(-1.0).spread, 0.0);
     }
 
     #[test]

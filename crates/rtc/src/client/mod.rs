@@ -85,6 +85,8 @@ const LAYERS: [(Layer, u32, u32, u32); 3] = [
 ];
 const FPS: u32 = 30;
 const MAX_PAYLOAD: usize = 1100;
+/// Datagrams a client reads in one turn before it lets the others on its thread run.
+const READ_BURST: usize = 32;
 
 struct SendLayer {
     layer: Layer,
@@ -442,6 +444,9 @@ impl Client {
             ..ReceiveState::default()
         };
         let sending = matches!(self.kind, ClientKind::Publisher { .. });
+        // One timer for the whole run, moved to each new deadline.
+        let timer = tokio::time::sleep_until(start.into());
+        tokio::pin!(timer);
         loop {
             while let Some(msg) = self.pc.poll_write() {
                 let _ = socket.try_send_to(&msg.message, msg.transport.peer_addr);
@@ -502,6 +507,9 @@ impl Client {
                 next_frame = now;
                 next_audio = now;
             }
+            if timer.deadline() != deadline.into() {
+                timer.as_mut().reset(deadline.into());
+            }
             if deadline <= now {
                 let _ = self.pc.handle_timeout(now);
                 // Other clients share this thread.
@@ -526,11 +534,15 @@ impl Client {
                         return;
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {
+                _ = &mut timer => {
                     let _ = self.pc.handle_timeout(Instant::now());
                 }
                 received = socket.recv_from(&mut buf) => {
-                    if let Ok((len, from)) = received {
+                    // What queued up meanwhile is read in the same turn: one wake-up per burst
+                    // (a video frame is several packets), not one per packet.
+                    let mut received = received.ok();
+                    let mut left = READ_BURST;
+                    while let Some((len, from)) = received {
                         let _ = self.pc.handle_read(TaggedBytesMut {
                             now: Instant::now(),
                             transport: TransportContext {
@@ -541,6 +553,8 @@ impl Client {
                             },
                             message: BytesMut::from(&buf[..len]),
                         });
+                        left -= 1;
+                        received = if left > 0 { socket.try_recv_from(&mut buf).ok() } else { None };
                     }
                 }
             }

@@ -726,10 +726,15 @@ impl State {
         let Some(mut peer) = self.peers.remove(&key) else {
             return;
         };
-        match peer.role {
-            Role::Publisher(_) => self.counters.publishers.fetch_sub(1, Ordering::Relaxed),
-            Role::Subscriber(_) => self.counters.viewers.fetch_sub(1, Ordering::Relaxed),
-        };
+        match &mut peer.role {
+            Role::Publisher(_) => {
+                self.counters.publishers.fetch_sub(1, Ordering::Relaxed);
+            }
+            Role::Subscriber(sub) => {
+                self.counters.viewers.fetch_sub(1, Ordering::Relaxed);
+                Counters::add(&self.counters.viewer_nacks, sub.take_uncounted_nacks());
+            }
+        }
         match peer.pc.as_deref_mut() {
             Some(pc) => {
                 let _ = pc.close();
