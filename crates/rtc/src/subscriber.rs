@@ -193,7 +193,8 @@ impl Subscriber {
             packets_sent: 0,
             bytes_sent: 0,
             video_packets_sent: 0,
-            // Each viewer waits its back-offs out a little longer or shorter than the next.
+            // Each viewer waits its back-offs out a share longer of its own: viewers do not retry
+            // in step.
             loss_bound: LossBound::with_spread(rand::random::<f64>() * MAX_SPREAD),
             feedback,
             selector: LayerSelector::new(),

@@ -13,7 +13,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -28,7 +27,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::direct::ice::Responder;
-use crate::engine::{Directory, NO_WORKER, StreamRoute};
+use crate::engine::{Directory, StreamRoute};
 use crate::metrics::Counters;
 use crate::peer::{self};
 use crate::publisher::Publisher;
@@ -711,93 +710,6 @@ impl State {
             }
             // Drains the peer and schedules its next deadline.
             self.drive(key, now);
-        }
-    }
-
-    // ----- teardown ------------------------------------------------------------------------
-
-    fn reap(&mut self) {
-        while let Some(key) = self.doomed.pop() {
-            self.remove_peer(key, "connection closed or failed");
-        }
-    }
-
-    fn remove_peer(&mut self, key: u64, why: &str) {
-        let Some(mut peer) = self.peers.remove(&key) else {
-            return;
-        };
-        match &mut peer.role {
-            Role::Publisher(_) => {
-                self.counters.publishers.fetch_sub(1, Ordering::Relaxed);
-            }
-            Role::Subscriber(sub) => {
-                self.counters.viewers.fetch_sub(1, Ordering::Relaxed);
-                Counters::add(&self.counters.viewer_nacks, sub.take_uncounted_nacks());
-            }
-        }
-        match peer.pc.as_deref_mut() {
-            Some(pc) => {
-                let _ = pc.close();
-                let _ = self.net.send_pending(pc);
-            }
-            None => {
-                self.counters
-                    .viewers_detached
-                    .fetch_sub(1, Ordering::Relaxed);
-                if let Role::Subscriber(sub) = &mut peer.role {
-                    sub.goodbye(self.net.outbox());
-                    self.net.send_queued();
-                }
-            }
-        }
-        self.by_ufrag.remove(&peer.ufrag);
-        self.by_session.remove(&peer.session);
-        for addr in &peer.addrs {
-            self.by_addr.remove(addr);
-        }
-        self.directory.remove_session(&peer.session);
-        let stream = peer.route.stream.clone();
-        let mut went_idle = false;
-        if let Some(local) = self.streams.get_mut(&stream) {
-            match &peer.role {
-                Role::Publisher(publisher) => {
-                    if local.publisher == Some(key) {
-                        local.publisher = None;
-                        let _ = peer.route.publisher_worker.compare_exchange(
-                            self.index,
-                            NO_WORKER,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        );
-                        went_idle = true;
-                        let _ = publisher;
-                    }
-                }
-                Role::Subscriber(_) => {
-                    local.subscribers.retain(|k| *k != key);
-                    if local.subscribers.is_empty() {
-                        peer.route
-                            .subscriber_workers
-                            .fetch_and(!(1 << self.index), Ordering::AcqRel);
-                    }
-                }
-            }
-            if local.publisher.is_none() && local.subscribers.is_empty() {
-                self.streams.remove(&stream);
-            }
-        }
-        tracing::info!(stream = %stream, session = %peer.session, why, "session ended");
-        if went_idle {
-            let _ = self.events.send(RtcEvent::Idle {
-                stream: stream.to_string(),
-            });
-        }
-    }
-
-    fn close_all(&mut self) {
-        let keys: Vec<u64> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.remove_peer(key, "server shutting down");
         }
     }
 }

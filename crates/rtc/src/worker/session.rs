@@ -1,4 +1,5 @@
-//! Negotiation: new WHIP/WHEP sessions, PATCH (trickle ICE and ICE restart), statistics.
+//! Sessions: new WHIP/WHEP sessions, PATCH (trickle ICE and ICE restart), statistics, and
+//! their end.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,16 +11,18 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
 };
+use rtc::sansio::Protocol;
 
 use super::{Peer, Role, State, WorkerStats};
 use crate::direct::Transport;
 use crate::direct::keys::KeyCapture;
-use crate::engine::StreamRoute;
+use crate::engine::{NO_WORKER, StreamRoute};
+use crate::metrics::Counters;
 use crate::peer::{self, PeerOptions};
 use crate::publisher::Publisher;
 use crate::sdpfrag;
 use crate::subscriber::Subscriber;
-use crate::{Answer, PatchOutcome, RtcError, SessionId, SubscribeOptions};
+use crate::{Answer, PatchOutcome, RtcError, RtcEvent, SessionId, SubscribeOptions};
 use greenroom_sfu::Layer;
 
 impl State {
@@ -343,6 +346,99 @@ pub(crate) fn sdp_attribute(sdp: &str, prefix: &str) -> Option<String> {
         .map(str::trim)
         .find_map(|l| l.strip_prefix(prefix))
         .map(str::to_owned)
+}
+
+// ----- the end of sessions -------------------------------------------------------------------
+
+impl State {
+    /// Removes the peers whose connection closed or failed.
+    pub(super) fn reap(&mut self) {
+        while let Some(key) = self.doomed.pop() {
+            self.remove_peer(key, "connection closed or failed");
+        }
+    }
+
+    /// Ends a session: its connection is closed (a detached viewer gets an RTCP BYE), it leaves
+    /// the worker's indexes and its stream, and the node's counters.
+    pub(super) fn remove_peer(&mut self, key: u64, why: &str) {
+        let Some(mut peer) = self.peers.remove(&key) else {
+            return;
+        };
+        match &mut peer.role {
+            Role::Publisher(_) => {
+                self.counters.publishers.fetch_sub(1, Ordering::Relaxed);
+            }
+            Role::Subscriber(sub) => {
+                self.counters.viewers.fetch_sub(1, Ordering::Relaxed);
+                Counters::add(&self.counters.viewer_nacks, sub.take_uncounted_nacks());
+            }
+        }
+        match peer.pc.as_deref_mut() {
+            Some(pc) => {
+                let _ = pc.close();
+                let _ = self.net.send_pending(pc);
+            }
+            None => {
+                self.counters
+                    .viewers_detached
+                    .fetch_sub(1, Ordering::Relaxed);
+                if let Role::Subscriber(sub) = &mut peer.role {
+                    sub.goodbye(self.net.outbox());
+                    self.net.send_queued();
+                }
+            }
+        }
+        self.by_ufrag.remove(&peer.ufrag);
+        self.by_session.remove(&peer.session);
+        for addr in &peer.addrs {
+            self.by_addr.remove(addr);
+        }
+        self.directory.remove_session(&peer.session);
+        let stream = peer.route.stream.clone();
+        let mut went_idle = false;
+        if let Some(local) = self.streams.get_mut(&stream) {
+            match &peer.role {
+                Role::Publisher(publisher) => {
+                    if local.publisher == Some(key) {
+                        local.publisher = None;
+                        let _ = peer.route.publisher_worker.compare_exchange(
+                            self.index,
+                            NO_WORKER,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        went_idle = true;
+                        let _ = publisher;
+                    }
+                }
+                Role::Subscriber(_) => {
+                    local.subscribers.retain(|k| *k != key);
+                    if local.subscribers.is_empty() {
+                        peer.route
+                            .subscriber_workers
+                            .fetch_and(!(1 << self.index), Ordering::AcqRel);
+                    }
+                }
+            }
+            if local.publisher.is_none() && local.subscribers.is_empty() {
+                self.streams.remove(&stream);
+            }
+        }
+        tracing::info!(stream = %stream, session = %peer.session, why, "session ended");
+        if went_idle {
+            let _ = self.events.send(RtcEvent::Idle {
+                stream: stream.to_string(),
+            });
+        }
+    }
+
+    /// Ends every session (the server is shutting down).
+    pub(super) fn close_all(&mut self) {
+        let keys: Vec<u64> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.remove_peer(key, "server shutting down");
+        }
+    }
 }
 
 /// Rejects offers that cannot work before any state is created.
